@@ -1,0 +1,1 @@
+"""Adapters that turn other libraries' attribution classes into attrbench Methods."""

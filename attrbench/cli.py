@@ -1,0 +1,65 @@
+"""The ``attrbench`` command line: ``attrbench list``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from tabulate import tabulate
+
+
+def _list(args: argparse.Namespace) -> int:
+    from attrbench.methods.registry import default_registry, load_spec
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # problems are printed below
+        for spec in args.method or ():
+            load_spec(spec)
+        names = default_registry.available()
+    rows = []
+    for name in names:
+        entry = default_registry.entries[name]
+        rows.append(
+            [
+                name,
+                entry.kind,
+                "\n".join(str(c) for c in entry.claims) or "-",
+                "yes" if entry.needs_baseline else "no",
+                "yes" if entry.differentiable else "no",
+                entry.reference,
+            ]
+        )
+        if args.sources:
+            rows[-1].append(entry.source)
+    headers = ["method", "kind", "claims", "baseline", "differentiable", "reference"]
+    if args.sources:
+        headers.append("source")
+    print(tabulate(rows, headers=headers, tablefmt=args.format))
+    for problem in default_registry.problems:
+        print(f"\nplugin failed to load: {problem}", file=sys.stderr)
+    return 1 if default_registry.problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="attrbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_list = sub.add_parser("list", help="print every registered method with its claims, kind and reference")
+    p_list.add_argument("--method", action="append", metavar="MODULE:ATTR", help="also load this method spec")
+    p_list.add_argument("--sources", action="store_true", help="show where each method was registered")
+    p_list.add_argument("--format", default="simple", help="tabulate table format (default: simple)")
+    p_list.set_defaults(run=_list)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except Exception as exc:
+        from attrbench.errors import AttrbenchError
+
+        if isinstance(exc, AttrbenchError):
+            print(f"attrbench: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Typed errors a user can cause. Each message says what is wrong and what to change."""
+
+from __future__ import annotations
+
+
+class AttrbenchError(Exception):
+    """Base class of every error attrbench raises on purpose."""
+
+
+class UnknownMethodError(AttrbenchError, KeyError):
+    """A method name that no registry entry carries."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateMethodError(AttrbenchError):
+    """Two registrations under one name; the message names both sources."""
+
+
+class PluginError(AttrbenchError):
+    """A plugin (entry point or ``module:attr`` spec) could not be loaded."""
+
+
+class MethodParameterError(AttrbenchError, TypeError):
+    """``methods.get(name, **params)`` with a parameter the method does not take."""
+
+
+class UnknownAxiomError(AttrbenchError, ValueError):
+    """A claim names an axiom attrbench does not know."""
+
+
+class UnsupportedModelError(AttrbenchError):
+    """A model a method cannot attribute correctly; the message names the place."""
+
+
+class InputShapeError(AttrbenchError, ValueError):
+    """An input, target or baseline whose shape does not fit the model or the batch."""

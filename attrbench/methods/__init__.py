@@ -1,0 +1,25 @@
+"""Attribution methods: the registry and the built-in families (one module each)."""
+
+from attrbench.methods.registry import (
+    AXIOMS,
+    Claim,
+    Method,
+    Registry,
+    available,
+    default_registry,
+    get,
+    load_spec,
+    register_method,
+)
+
+__all__ = [
+    "AXIOMS",
+    "Claim",
+    "Method",
+    "Registry",
+    "available",
+    "default_registry",
+    "get",
+    "load_spec",
+    "register_method",
+]

@@ -1,0 +1,12 @@
+"""Imports every built-in method family so that their registrations run."""
+
+from attrbench.methods import (  # noqa: F401
+    control,
+    distributional,
+    gradient,
+    integrated_gradients,
+    modified_gradient,
+    occlusion,
+    path,
+    shapley,
+)

@@ -1,0 +1,331 @@
+"""DeepLIFT-Rescale and ε-LRP as modified-gradient backpropagation (003 §3, Props 1–2).
+
+003 Eq. 5 writes both methods as the chain rule with the derivative f′ of every
+elementwise nonlinearity replaced by
+
+    g^DL(z)  = (f(z) − f(z̄)) / (z − z̄)     (Prop 2; z̄ = the same unit on the baseline)
+    g^LRP(z) = f(z) / z                      (Prop 1; f(z) / (z + ε·sign z) when ε > 0)
+
+with the z → z̄ and z → 0 limits taken as f′ (f′ at the midpoint (z + z̄)/2, which
+matches the secant to second order). DeepLIFT = (x − x̄) ⊙ ∂^g F/∂x, ε-LRP = x ⊙ ∂^g F/∂x.
+
+How: a ``TorchFunctionMode`` intercepts every call of an elementwise nonlinearity while
+the model runs — modules (``nn.ReLU``), functions (``F.relu``, ``torch.relu``) and tensor
+methods (``h.relu()``) alike — and swaps its backward for g. Calls are matched to the
+baseline pass by call order, not by module, so a module reused at several call sites gets
+each site's own z̄. Operations the modified chain rule does not cover (softmax, layer
+norm, elementwise max of two tensors, recurrent or scripted modules whose internals
+Python cannot see) raise :class:`UnsupportedModelError` naming the call site, rather
+than silently falling back to the plain gradient.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import traceback
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+
+from attrbench.errors import UnsupportedModelError
+from attrbench.methods.output import as_targets, chunks, expand_baseline, target_output
+from attrbench.methods.registry import Claim, register_method
+
+_T = torch.Tensor
+
+#: In-place variants and the pure function computed in their place.
+_INPLACE = {
+    torch.relu_: torch.relu,
+    _T.relu_: torch.relu,
+    F.relu_: torch.relu,
+    F.leaky_relu_: F.leaky_relu,
+    F.elu_: F.elu,
+    F.hardtanh_: F.hardtanh,
+    torch.tanh_: torch.tanh,
+    _T.tanh_: torch.tanh,
+    torch.sigmoid_: torch.sigmoid,
+    _T.sigmoid_: torch.sigmoid,
+    _T.clamp_: torch.clamp,
+    torch.clamp_: torch.clamp,
+    _T.exp_: torch.exp,
+    _T.abs_: torch.abs,
+}
+
+#: Elementwise nonlinearities whose derivative is replaced by g (003 Eq. 5).
+ELEMENTWISE = set(_INPLACE) | {
+    F.relu, torch.relu, _T.relu,
+    F.leaky_relu, F.elu, F.selu, F.celu, F.gelu, F.silu, F.mish, F.softplus,
+    F.hardtanh, F.relu6, F.hardsigmoid, F.hardswish, F.logsigmoid, F.softsign,
+    F.tanhshrink, F.threshold, F.sigmoid, F.tanh,
+    torch.tanh, _T.tanh, torch.sigmoid, _T.sigmoid,
+    torch.exp, _T.exp, torch.log, _T.log, torch.abs, _T.abs, torch.sqrt, _T.sqrt,
+    torch.sin, _T.sin, torch.cos, _T.cos, torch.erf, _T.erf,
+    torch.clamp, _T.clamp, torch.clip, _T.clip, torch.clamp_min, _T.clamp_min,
+    torch.clamp_max, _T.clamp_max, torch.square, _T.square,
+    torch.pow, _T.pow, _T.__pow__,
+}  # fmt: skip
+
+#: Operations outside the modified chain rule's scope: refused, with the reason.
+_NOT_ELEMENTWISE = "it mixes several units, so no per-unit multiplier g exists (003 Eq. 5)"
+REFUSED = {
+    F.softmax: _NOT_ELEMENTWISE, torch.softmax: _NOT_ELEMENTWISE, _T.softmax: _NOT_ELEMENTWISE,
+    F.log_softmax: _NOT_ELEMENTWISE, torch.log_softmax: _NOT_ELEMENTWISE,
+    _T.log_softmax: _NOT_ELEMENTWISE, F.softmin: _NOT_ELEMENTWISE,
+    F.layer_norm: _NOT_ELEMENTWISE, F.group_norm: _NOT_ELEMENTWISE,
+    F.normalize: _NOT_ELEMENTWISE, F.glu: _NOT_ELEMENTWISE,
+    torch.maximum: "it is a max unit over two input-dependent tensors",
+    torch.minimum: "it is a min unit over two input-dependent tensors",
+}  # fmt: skip
+
+#: Modules whose internals run outside Python, where no call can be intercepted.
+OPAQUE_MODULES = (nn.RNNBase, nn.MultiheadAttention, nn.Transformer, torch.jit.ScriptModule)
+
+_SIGNATURES: dict[Callable, inspect.Signature | None] = {}
+
+
+def _signature(func: Callable) -> inspect.Signature | None:
+    if func not in _SIGNATURES:
+        try:
+            _SIGNATURES[func] = inspect.signature(func)
+        except (TypeError, ValueError):
+            _SIGNATURES[func] = None
+    return _SIGNATURES[func]
+
+
+def _pure_call(func: Callable, args: tuple, kwargs: dict) -> tuple[Tensor, Callable[[Tensor], Tensor], bool] | None:
+    """(z, f, in_place) with f the pure elementwise map z ↦ func(z, *rest); None when the
+    call is not elementwise in its first argument (e.g. a tensor-valued exponent)."""
+    in_place = func in _INPLACE
+    pure = _INPLACE.get(func, func)
+    sig = _signature(pure)
+    if sig is not None and "inplace" in sig.parameters:
+        bound = sig.bind(*args, **kwargs)
+        in_place = in_place or bool(bound.arguments.get("inplace", False))
+        bound.arguments["inplace"] = False
+        args, kwargs = bound.args, bound.kwargs
+    z, rest = args[0], args[1:]
+    if not isinstance(z, Tensor) or any(isinstance(a, Tensor) for a in (*rest, *kwargs.values())):
+        return None
+    return z, (lambda t: pure(t, *rest, **kwargs)), in_place
+
+
+def _call_site() -> str:
+    """file:line of the innermost frame outside torch and attrbench (the model's code)."""
+    here = os.path.dirname(os.path.dirname(__file__))
+    torch_dir = os.path.dirname(torch.__file__)
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if not frame.filename.startswith((here, torch_dir)):
+            return f"{frame.filename}:{frame.lineno} ({frame.line})"
+    return "an unknown place"
+
+
+def _name(func: Callable) -> str:
+    module = getattr(func, "__module__", None) or "torch.Tensor"
+    return f"{module}.{getattr(func, '__name__', func)}"
+
+
+def derivative(f: Callable[[Tensor], Tensor], at: Tensor) -> Tensor:
+    """f′ elementwise at ``at``; keeps a graph when ``at`` has one (for second order)."""
+    with torch.enable_grad():
+        p = at if at.requires_grad else at.detach().requires_grad_(True)
+        (d,) = torch.autograd.grad(f(p).sum(), p, create_graph=at.requires_grad)
+    return d
+
+
+def _tolerance(z: Tensor, *others: Tensor) -> Tensor:
+    """Where |z − z̄| (or |z|) is below this, the secant is replaced by f′."""
+    scale = 1 + z.detach().abs()
+    for o in others:
+        scale = scale + o.abs()
+    return torch.finfo(z.dtype).eps ** 0.5 * scale
+
+
+class _Multiplier(torch.autograd.Function):
+    """Zero in the forward pass; multiplies the incoming gradient by g in the backward."""
+
+    @staticmethod
+    def forward(ctx, z, g):
+        ctx.save_for_backward(g)
+        return torch.zeros_like(z)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (g,) = ctx.saved_tensors
+        return grad * g, None
+
+
+class _ModifiedGradientMode(TorchFunctionMode):
+    """Runs a model with the backward of each elementwise nonlinearity replaced.
+
+    ``rule(f, z, out, k)`` returns g for the k-th nonlinearity call. With ``record=True``
+    the mode only records (z, f(z)) of every call — the baseline pass of DeepLIFT.
+    """
+
+    def __init__(self, method: str, rule=None, record: bool = False):
+        super().__init__()
+        self.method, self.rule, self.record = method, rule, record
+        self.calls: list[tuple[Tensor, Tensor]] = []
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in REFUSED and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            raise UnsupportedModelError(
+                f"{self.method} cannot attribute through {_name(func)} at {_call_site()}: "
+                f"{REFUSED[func]}. Attribute the model's logits (move {_name(func)} out of the "
+                "model) or use a gradient or path method."
+            )
+        call = _pure_call(func, args, kwargs) if func in ELEMENTWISE else None
+        if call is None:
+            return func(*args, **kwargs)
+        z, f, in_place = call
+        if self.record:
+            out = f(z)
+            self.calls.append((z.detach().clone(), out.detach()))
+            return func(*args, **kwargs) if in_place else out
+        k, self.count = self.count, self.count + 1
+        source = z.clone() if in_place else z
+        out = f(source)
+        if source.requires_grad:
+            out = out.detach() + _Multiplier.apply(source, self.rule(f, source, out, k, func))
+        return z.copy_(out) if in_place else out
+
+
+def refuse_opaque(model: nn.Module, method: str) -> None:
+    """Refuse models with modules whose nonlinearities Python cannot intercept."""
+    for name, module in model.named_modules():
+        if isinstance(module, OPAQUE_MODULES):
+            raise UnsupportedModelError(
+                f"{method} cannot attribute through module {name or '<root>'} "
+                f"({type(module).__name__}): its nonlinearities run inside a fused kernel "
+                "where the modified chain rule cannot replace their derivatives."
+            )
+
+
+def _modified_gradient(model, x: Tensor, targets: Tensor, method: str, make_rule, reference: Tensor | None):
+    """∂^g F/∂x for one chunk; ``make_rule(calls)`` builds the rule from the baseline pass."""
+    calls: list[tuple[Tensor, Tensor]] = []
+    if reference is not None:
+        recorder = _ModifiedGradientMode(method, record=True)
+        with torch.no_grad(), recorder:
+            model(reference)
+        calls = recorder.calls
+    mode = _ModifiedGradientMode(method, rule=make_rule(calls))
+    create_graph = x.requires_grad
+    with torch.enable_grad():
+        xi = x if create_graph else x.detach().requires_grad_(True)
+        with mode:
+            out = target_output(model, xi, targets)
+        if reference is not None and mode.count != len(calls):
+            raise UnsupportedModelError(
+                f"{method}: the model called {mode.count} nonlinearities on the input but "
+                f"{len(calls)} on the baseline; DeepLIFT needs the same computation on both."
+            )
+        (g,) = torch.autograd.grad(out.sum(), xi, create_graph=create_graph)
+    return g
+
+
+def _deeplift_rule(calls: list[tuple[Tensor, Tensor]]):
+    def rule(f, z, out, k, func):
+        if k >= len(calls) or calls[k][0].shape != z.shape:
+            got = "no such call" if k >= len(calls) else f"shape {tuple(calls[k][0].shape)}"
+            raise UnsupportedModelError(
+                f"deeplift_rescale: nonlinearity call #{k} ({_name(func)} at {_call_site()}) "
+                f"saw shape {tuple(z.shape)} on the input but {got} on the baseline; "
+                "DeepLIFT needs the same computation graph for input and baseline."
+            )
+        z_ref, f_ref = calls[k]
+        diff = z - z_ref
+        far = diff.detach().abs() > _tolerance(z, z_ref)
+        secant = (out - f_ref) / torch.where(far, diff, torch.ones_like(diff))
+        if bool(far.all()):
+            return secant
+        return torch.where(far, secant, derivative(f, (z + z_ref) / 2))
+
+    return rule
+
+
+def _lrp_rule(epsilon: float):
+    def make(_calls):
+        def rule(f, z, out, k, func):
+            if epsilon > 0:
+                sign = torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
+                return out / (z + epsilon * sign)
+            far = z.detach().abs() > _tolerance(z)
+            ratio = out / torch.where(far, z, torch.ones_like(z))
+            if bool(far.all()):
+                return ratio
+            return torch.where(far, ratio, derivative(f, z))
+
+        return rule
+
+    return make
+
+
+@register_method(
+    "deeplift_rescale",
+    claims=(
+        Claim("completeness", frozenset({"multiplicative"})),
+        Claim("sensitivity_a", frozenset({"multiplicative"})),
+        "linearity",
+    ),
+    needs_baseline=True,
+    kind="modified_gradient",
+    reference="Shrikumar et al. 2017 (Rescale rule); 003 Prop 2 and Table 1",
+)
+def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | None = None):
+    """DeepLIFT-Rescale: (x − x̄) ⊙ ∂^g F/∂x with g = (f(z) − f(z̄))/(z − z̄) (003 Prop 2).
+
+    Claims: summation-to-delta (completeness) holds when every path is a product of
+    weights and multipliers, i.e. without multiplicative units (003 §3.1 gives
+    h = ReLU(x₁−1)·ReLU(x₂) as the counterexample), hence ``unless multiplicative``;
+    sensitivity(a) follows from completeness (only the differing feature has x − x̄ ≠ 0);
+    the modified chain rule is linear in the output, so linearity holds. DeepLIFT is not
+    implementation invariant (Sundararajan et al. 2017 §3), so that is not claimed.
+    """
+    refuse_opaque(model, "deeplift_rescale")
+    b = expand_baseline(baseline, x)
+    t = as_targets(target, len(x), x.device)
+    grads = [
+        _modified_gradient(model, x[s], t[s], "deeplift_rescale", _deeplift_rule, b[s])
+        for s in chunks(len(x), internal_batch_size)
+    ]
+    return (x - b) * torch.cat(grads)
+
+
+@register_method(
+    "epsilon_lrp",
+    claims=(
+        Claim(
+            "completeness",
+            frozenset({"bias", "nonzero_at_origin", "nonzero_baseline", "multiplicative"}),
+        ),
+        "linearity",
+    ),
+    needs_baseline=False,
+    kind="modified_gradient",
+    reference="Bach et al. 2015 (ε-rule); 003 Prop 1, Prop 3 and Table 1",
+)
+def epsilon_lrp(
+    model, x, target, baseline, *, epsilon: float = 0.0, internal_batch_size: int | None = None
+):
+    """ε-LRP: x ⊙ ∂^g F/∂x with g = f(z)/(z + ε·sign z) (003 Prop 1); ε = 0 is the
+    ε → 0 limit, with f′ where z → 0.
+
+    Claims: by Prop 3-ii ε-LRP equals DeepLIFT with a zero baseline on networks without
+    biases whose nonlinearities satisfy f(0) = 0, so it inherits completeness there
+    (relative to the zero baseline), hence ``unless`` bias, nonzero_at_origin,
+    nonzero_baseline and multiplicative. Linear in the output, so linearity holds.
+    The baseline argument is not used.
+    """
+    refuse_opaque(model, "epsilon_lrp")
+    t = as_targets(target, len(x), x.device)
+    grads = [
+        _modified_gradient(model, x[s], t[s], "epsilon_lrp", _lrp_rule(epsilon), None)
+        for s in chunks(len(x), internal_batch_size)
+    ]
+    return x * torch.cat(grads)

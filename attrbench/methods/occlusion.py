@@ -1,0 +1,97 @@
+"""Occlusion: the change in F when features are set to the baseline (003 Table 1)."""
+
+from __future__ import annotations
+
+import torch
+
+from attrbench.errors import InputShapeError
+from attrbench.methods.output import (
+    DEFAULT_BATCH_SIZE,
+    as_targets,
+    evaluate,
+    evaluate_hybrids,
+    expand_baseline,
+)
+from attrbench.methods.registry import register_method
+
+
+@register_method(
+    "occlusion",
+    claims=("sensitivity_a", "dummy", "linearity", "symmetry", "implementation_invariance", "ndp", "asi"),
+    needs_baseline=True,
+    differentiable=False,
+    kind="perturbation",
+    reference="Zeiler & Fergus 2014; 003 Table 1 (Occlusion-1) and Eq. 6",
+)
+def occlusion(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
+    """Occlusion-1: Rᵢ = F(x) − F(x with xᵢ set to x̄ᵢ), one feature (input element) at a time.
+
+    It depends on F only through its values at x and the hybrids, which gives dummy,
+    linearity, implementation invariance and symmetry; if x and x̄ differ only in i,
+    Rᵢ = F(x) − F(x̄), so sensitivity(a); for F non-decreasing from x̄ to x the hybrid lies
+    on a monotone path below x, so Rᵢ ≥ 0 (NDP); an affine map of feature i maps the
+    hybrids onto each other (ASI). It satisfies Sensitivity-1 but not completeness (003 §4).
+    """
+    n, d = len(x), x[0].numel()
+    b = expand_baseline(baseline, x)
+    t = as_targets(target, n, x.device)
+    features = torch.arange(d)
+
+    def keep_all_but_one(s: slice) -> torch.Tensor:
+        return features[None, :] != features[s, None]
+
+    occluded = evaluate_hybrids(model, x, b, t, keep_all_but_one, d, internal_batch_size)
+    full = evaluate(model, x, t, internal_batch_size)
+    return (full[None] - occluded).T.reshape(x.shape)
+
+
+@register_method(
+    "occlusion_window",
+    claims=("linearity", "implementation_invariance"),
+    needs_baseline=True,
+    differentiable=False,
+    kind="perturbation",
+    reference="Zeiler & Fergus 2014 §4.2 (sliding occluder); Captum Occlusion",
+)
+def occlusion_window(
+    model,
+    x,
+    target,
+    baseline,
+    *,
+    window: int = 3,
+    stride: int = 1,
+    internal_batch_size: int | None = DEFAULT_BATCH_SIZE,
+):
+    """k×k occlusion windows slid with ``stride`` over images (N, C, H, W); all channels of
+    a window go to the baseline together. A pixel's attribution is the mean, over the
+    windows covering it, of F(x) − F(x with the window occluded) (0 where none covers it),
+    repeated over channels. Averaging over windows mixes neighbours' effects, so only
+    linearity and implementation invariance are claimed.
+    """
+    if x.dim() != 4:
+        raise InputShapeError(
+            f"occlusion_window needs images of shape (N, C, H, W); got {tuple(x.shape)}. "
+            "Use occlusion for other inputs."
+        )
+    n, c, h, w = x.shape
+    if window > min(h, w) or window < 1 or stride < 1:
+        raise InputShapeError(f"window={window}, stride={stride} do not fit {h}×{w} images.")
+    b = expand_baseline(baseline, x)
+    t = as_targets(target, n, x.device)
+    rows = torch.arange(0, h - window + 1, stride)
+    cols = torch.arange(0, w - window + 1, stride)
+    ii, jj = torch.arange(h), torch.arange(w)
+    in_rows = (ii[None] >= rows[:, None]) & (ii[None] < rows[:, None] + window)  # (R, H)
+    in_cols = (jj[None] >= cols[:, None]) & (jj[None] < cols[:, None] + window)  # (Q, W)
+    windows = (in_rows[:, None, :, None] & in_cols[None, :, None, :]).reshape(-1, h * w)  # (K, H*W)
+    k = len(windows)
+
+    def keep_outside(s: slice) -> torch.Tensor:
+        return ~windows[s].repeat(1, c)  # channel-major flattening of (C, H, W)
+
+    occluded = evaluate_hybrids(model, x, b, t, keep_outside, k, internal_batch_size)
+    diffs = evaluate(model, x, t, internal_batch_size)[None] - occluded  # (K, N)
+    cover = windows.to(x.dtype).to(x.device)
+    pixel = (diffs.T @ cover) / cover.sum(0).clamp(min=1)  # (N, H*W)
+    return pixel.reshape(n, 1, h, w).expand(n, c, h, w).clone()

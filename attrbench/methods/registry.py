@@ -1,0 +1,495 @@
+"""The method registry: register, discover (built-ins, entry points, ``module:attr``), get.
+
+A method is a function ``(model, x, target, baseline) -> Tensor`` or a class whose
+instances have ``attribute(model, x, target, baseline)``; keyword parameters of the
+function (or of the class constructor) configure it: ``get("integrated_gradients",
+n_steps=20)``. Discovery order: built-ins, then the entry-point group
+``attrbench.methods`` (filtered by ``ATTRBENCH_PLUGINS``), then registrations made in
+user code. A plugin that fails is recorded in ``Registry.problems`` (and warned about);
+the others still load.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import os
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Iterable, Mapping
+
+from attrbench.errors import (
+    DuplicateMethodError,
+    MethodParameterError,
+    PluginError,
+    UnknownAxiomError,
+    UnknownMethodError,
+)
+
+#: Axioms a method may claim (002 §2.2, §4; plus the Lipschitz property of 002 §4.1).
+AXIOMS = (
+    "completeness",
+    "sensitivity_a",
+    "dummy",
+    "linearity",
+    "symmetry",
+    "implementation_invariance",
+    "ndp",
+    "asi",
+    "lipschitz",
+)
+
+#: Subject tags that scope claims (``Claim.unless``). Subjects must carry the tags that
+#: describe them so that a claim's exceptions apply.
+SUBJECT_TAGS = {
+    "linear": "the model is affine in its input",
+    "relu": "piecewise-linear activations (ReLU, max): gradients jump",
+    "nonsmooth": "the function is not continuously differentiable on the domain",
+    "smooth": "C^1 with a bounded, Lipschitz gradient on the domain",
+    "multiplicative": "two input-dependent units are multiplied (003 §3.1)",
+    "bias": "some layer adds a bias term",
+    "nonzero_at_origin": "some nonlinearity has f(0) != 0 (sigmoid, softplus, ...)",
+    "nonzero_baseline": "the subject's baseline is not the zero input",
+    "boolean": "Boolean circuit subject",
+    "image": "inputs are images (N, C, H, W)",
+    "monotone": "F is non-decreasing from the baseline to the input",
+}
+
+PLUGIN_GROUP = "attrbench.methods"
+PLUGINS_ENV = "ATTRBENCH_PLUGINS"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An axiom a method promises, except on subjects carrying any tag in ``unless``."""
+
+    axiom: str
+    unless: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.axiom not in AXIOMS:
+            near = difflib.get_close_matches(self.axiom, AXIOMS, n=3)
+            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+            raise UnknownAxiomError(
+                f"unknown axiom {self.axiom!r} in a claim.{hint} Known axioms: {', '.join(AXIOMS)}."
+            )
+        object.__setattr__(self, "unless", frozenset(self.unless))
+
+    def applies_to(self, tags: Iterable[str]) -> bool:
+        """True when the claim covers a subject with these tags."""
+        return not (self.unless & set(tags))
+
+    def __str__(self) -> str:
+        if not self.unless:
+            return self.axiom
+        return f"{self.axiom} (unless {', '.join(sorted(self.unless))})"
+
+
+def as_claims(claims: Iterable[str | Claim]) -> tuple[Claim, ...]:
+    """Normalise ``("completeness", Claim("ndp", {"relu"}))`` to a tuple of Claims."""
+    return tuple(c if isinstance(c, Claim) else Claim(c) for c in claims)
+
+
+class Method:
+    """A configured attribution method: metadata plus ``attribute(model, x, target, baseline)``.
+
+    ``attribute`` returns a tensor shaped like ``x``. When ``x.requires_grad`` is set and the
+    method is ``differentiable``, the result carries a graph back to ``x`` (``create_graph``).
+    """
+
+    def __init__(self, entry: "MethodEntry", params: Mapping[str, Any], impl: Callable):
+        self.name = entry.name
+        self.claims = entry.claims
+        self.needs_baseline = entry.needs_baseline
+        self.differentiable = entry.differentiable
+        self.kind = entry.kind
+        self.reference = entry.reference
+        self.source = entry.source
+        self.params = dict(params)
+        self._impl = impl
+
+    def attribute(self, model, x, target, baseline=None):
+        return self._impl(model, x, target, baseline)
+
+    def claims_axiom(self, axiom: str, tags: Iterable[str] = ()) -> bool:
+        """True when this method claims ``axiom`` on a subject with ``tags``."""
+        return any(c.axiom == axiom and c.applies_to(tags) for c in self.claims)
+
+    @property
+    def label(self) -> str:
+        """Name plus non-default parameters, e.g. ``integrated_gradients(n_steps=20)``."""
+        if not self.params:
+            return self.name
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
+        return f"{self.name}({args})"
+
+    def __repr__(self) -> str:
+        return f"<Method {self.label} kind={self.kind} from {self.source}>"
+
+
+@dataclass
+class MethodEntry:
+    """One registration: the object, its metadata and where it came from."""
+
+    name: str
+    obj: Callable
+    claims: tuple[Claim, ...]
+    needs_baseline: bool
+    differentiable: bool
+    kind: str
+    reference: str
+    source: str
+    module: str = ""
+
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """Keyword parameters that configure the method."""
+        if inspect.isclass(self.obj):
+            params = list(inspect.signature(self.obj).parameters.values())
+        else:
+            params = list(inspect.signature(self.obj).parameters.values())[4:]
+        return {
+            p.name: p
+            for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+
+    def build(self, **params: Any) -> Method:
+        accepted = self.parameters()
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise MethodParameterError(
+                f"method {self.name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                f"it accepts: {', '.join(accepted) or 'no parameters'}."
+            )
+        if inspect.isclass(self.obj):
+            instance = self.obj(**params)
+            impl = instance.attribute
+        else:
+            fn = self.obj
+
+            def impl(model, x, target, baseline, _fn=fn, _params=dict(params)):
+                return _fn(model, x, target, baseline, **_params)
+
+        return Method(self, params, impl)
+
+
+def _check_signature(name: str, obj: Callable) -> None:
+    """Refuse objects that cannot be called as (model, x, target, baseline)."""
+    target = obj.attribute if inspect.isclass(obj) and hasattr(obj, "attribute") else obj
+    if inspect.isclass(obj) and not hasattr(obj, "attribute"):
+        raise PluginError(
+            f"method {name!r}: class {obj.__qualname__} has no attribute() method; "
+            "give it attribute(self, model, x, target, baseline)."
+        )
+    if not callable(target):
+        raise PluginError(f"method {name!r}: {obj!r} is not callable.")
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return
+    positional = [
+        p
+        for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    has_varargs = any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
+    needed = 5 if inspect.isclass(obj) else 4  # self, model, x, target, baseline
+    if len(positional) < needed and not has_varargs:
+        raise PluginError(
+            f"method {name!r}: {getattr(obj, '__qualname__', obj)} takes "
+            f"({', '.join(p.name for p in positional)}); it must take "
+            "(model, x, target, baseline) followed by keyword parameters."
+        )
+
+
+# Every registration made with the ``register_method`` decorator, in order. Discovery reads
+# it, so a module imported once still registers into every registry that discovers it.
+_LEDGER: list[MethodEntry] = []
+# Depth of discoveries/spec loads in progress: while > 0 the decorator only writes the
+# ledger, and the discovering registry decides where each entry goes.
+_LOADING = [0]
+
+
+@dataclass
+class PluginProblem:
+    """A plugin that failed to load: where it came from, what happened, where."""
+
+    source: str
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.source}: {self.message}"
+        return f"{text}\n{self.traceback}" if self.traceback else text
+
+
+def _traceback_summary(exc: BaseException, limit: int = 4) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)[-limit:]
+    return "".join(traceback.format_list(frames)).rstrip()
+
+
+@dataclass
+class Registry:
+    """Methods by name. ``discover()`` runs once, lazily, on first use."""
+
+    plugins: str | None = None  # None: read ATTRBENCH_PLUGINS at discovery
+    entries: dict[str, MethodEntry] = field(default_factory=dict)
+    problems: list[PluginProblem] = field(default_factory=list)
+    discovered: bool = False
+
+    # -- registration -------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        obj: Callable,
+        *,
+        claims: Iterable[str | Claim] = (),
+        needs_baseline: bool = False,
+        differentiable: bool = True,
+        kind: str = "other",
+        reference: str = "",
+        source: str | None = None,
+    ) -> MethodEntry:
+        """Register ``obj`` under ``name``; a taken name raises DuplicateMethodError."""
+        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference)
+        if source is not None:
+            entry.source = source
+        return self.add(entry)
+
+    def register_method(self, name: str, **meta: Any) -> Callable[[Callable], Callable]:
+        """Decorator form of :meth:`register` (for ``register(registry)`` plugin hooks)."""
+
+        def decorate(obj: Callable) -> Callable:
+            self.register(name, obj, **meta)
+            obj.__attrbench_method__ = name
+            return obj
+
+        return decorate
+
+    def add(self, entry: MethodEntry) -> MethodEntry:
+        if not isinstance(entry.name, str) or not entry.name.strip():
+            raise PluginError(f"method name must be a non-empty string, got {entry.name!r}.")
+        old = self.entries.get(entry.name)
+        if old is not None and old.obj is not entry.obj:
+            raise DuplicateMethodError(
+                f"method name {entry.name!r} is registered twice: by {old.source} and by "
+                f"{entry.source}. Rename one of them (or drop one plugin with {PLUGINS_ENV})."
+            )
+        self.entries.setdefault(entry.name, entry)
+        return self.entries[entry.name]
+
+    # -- discovery ----------------------------------------------------------------
+    def discover(self) -> "Registry":
+        if self.discovered:
+            return self
+        _LOADING[0] += 1
+        try:
+            self._discover()
+        finally:
+            _LOADING[0] -= 1
+        self.discovered = True
+        return self
+
+    def _discover(self) -> None:
+        claimed: set[int] = set()
+        importlib.import_module("attrbench.methods.builtins")
+        for entry in list(_LEDGER):
+            if entry.module.startswith("attrbench."):
+                claimed.add(id(entry))
+                self.add(entry)
+        for ep in self._entry_points():
+            self._load_entry_point(ep, claimed)
+        for entry in list(_LEDGER):  # registered by user code before discovery
+            if id(entry) not in claimed:
+                self._guarded(entry.source, lambda e=entry: self.add(e))
+
+    def _allowed(self) -> set[str] | None:
+        raw = self.plugins if self.plugins is not None else os.environ.get(PLUGINS_ENV, "")
+        raw = raw.strip()
+        if not raw:
+            return None
+        if raw.lower() == "none":
+            return set()
+        return {_normalise_dist(d) for d in raw.split(",") if d.strip()}
+
+    def _entry_points(self) -> list[metadata.EntryPoint]:
+        allowed = self._allowed()
+        if allowed == set():
+            return []
+        eps = sorted(metadata.entry_points(group=PLUGIN_GROUP), key=lambda e: (e.name, e.value))
+        if allowed is None:
+            return eps
+        return [ep for ep in eps if ep.dist is not None and _normalise_dist(ep.dist.name) in allowed]
+
+    def _load_entry_point(self, ep: metadata.EntryPoint, claimed: set[int]) -> None:
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
+        source = f"entry point {ep.name} = {ep.value} ({dist})"
+        start = len(_LEDGER)
+
+        def load() -> None:
+            obj = ep.load()
+            if inspect.ismodule(obj):
+                new = _LEDGER[start:] or [
+                    e for e in _LEDGER if e.module == obj.__name__ or e.module.startswith(obj.__name__ + ".")
+                ]
+                if not new:
+                    raise PluginError(
+                        f"module {obj.__name__} registered no method; decorate a function with "
+                        "@attrbench.register_method(name) or point the entry point at a "
+                        "register(registry) callable."
+                    )
+            elif callable(obj):
+                obj(self)
+                new = _LEDGER[start:]
+            else:
+                raise PluginError(f"{ep.value} is neither a module nor a register(registry) callable.")
+            for entry in new:
+                claimed.add(id(entry))
+                entry.source = f"{source}: {entry.module}"
+                self.add(entry)
+
+        self._guarded(source, load)
+
+    def _guarded(self, source: str, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except Exception as exc:  # a broken plugin must not stop the others
+            problem = PluginProblem(source, f"{type(exc).__name__}: {exc}", _traceback_summary(exc))
+            self.problems.append(problem)
+            warnings.warn(f"attrbench: plugin failed to load: {problem}", stacklevel=2)
+
+    # -- lookup -------------------------------------------------------------------
+    def available(self) -> list[str]:
+        """Names of every registered method, sorted."""
+        return sorted(self.discover().entries)
+
+    def entry(self, name: str) -> MethodEntry:
+        self.discover()
+        if name not in self.entries and ":" in name:
+            return self.entries[load_spec(name, self)]
+        if name not in self.entries:
+            near = difflib.get_close_matches(name, self.entries, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+            raise UnknownMethodError(
+                f"no attribution method named {name!r}.{hint} `attrbench list` shows the "
+                "registered ones; a plugin method needs its package installed or a "
+                "module:attr spec."
+            )
+        return self.entries[name]
+
+    def get(self, name: str, **params: Any) -> Method:
+        """A configured Method: ``get("integrated_gradients", n_steps=20)``."""
+        return self.entry(name).build(**params)
+
+
+def _normalise_dist(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference) -> MethodEntry:
+    _check_signature(name, obj)
+    module = getattr(obj, "__module__", "") or ""
+    qualname = getattr(obj, "__qualname__", repr(obj))
+    return MethodEntry(
+        name=name,
+        obj=obj,
+        claims=as_claims(claims),
+        needs_baseline=bool(needs_baseline),
+        differentiable=bool(differentiable),
+        kind=kind,
+        reference=reference,
+        source=f"{'built-in' if module.startswith('attrbench.') else 'module'} {module}.{qualname}",
+        module=module,
+    )
+
+
+#: The registry ``attrbench.methods.get`` and the suites use.
+default_registry = Registry()
+
+
+def register_method(
+    name: str,
+    *,
+    claims: Iterable[str | Claim] = (),
+    needs_baseline: bool = False,
+    differentiable: bool = True,
+    kind: str = "other",
+    reference: str = "",
+) -> Callable[[Callable], Callable]:
+    """Register a function ``(model, x, target, baseline, **params) -> Tensor`` or a class
+    with such an ``attribute`` method.
+
+    ``claims`` are axiom names or :class:`Claim` objects; ``kind`` groups methods in tables
+    (``gradient``, ``path``, ``modified_gradient``, ``perturbation``, ``sampling``,
+    ``distributional``, ``control``); ``reference`` cites the paper and equation.
+    """
+
+    def decorate(obj: Callable) -> Callable:
+        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference)
+        _LEDGER.append(entry)
+        if default_registry.discovered and not _LOADING[0]:
+            default_registry.add(entry)
+        obj.__attrbench_method__ = name
+        return obj
+
+    return decorate
+
+
+def load_spec(spec: str, registry: Registry | None = None) -> str:
+    """Import ``package.module:attr`` and register what it names; return the method name.
+
+    ``attr`` may be a function or class decorated with ``register_method`` (its name is
+    used), or a plain ``(model, x, target, baseline)`` callable (registered as ``spec``,
+    with no claims).
+    """
+    registry = registry or default_registry
+    registry.discover()
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise PluginError(f"method spec {spec!r} is not of the form package.module:attribute.")
+    start = len(_LEDGER)
+    _LOADING[0] += 1
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise PluginError(
+            f"cannot import {module_name!r} for method spec {spec!r}: {type(exc).__name__}: {exc}. "
+            "Make sure the module is importable (installed, or on PYTHONPATH).\n"
+            + _traceback_summary(exc)
+        ) from exc
+    finally:
+        _LOADING[0] -= 1
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise PluginError(f"module {module_name!r} has no attribute {attr!r} (method spec {spec!r}).")
+        obj = getattr(obj, part)
+    for entry in _LEDGER[start:]:
+        entry.source = f"spec {spec}: {entry.module}"
+        registry.add(entry)
+    name = getattr(obj, "__attrbench_method__", None)
+    if name is not None:
+        if name not in registry.entries:
+            registered = [e for e in _LEDGER if e.obj is obj]
+            for entry in registered:
+                registry.add(entry)
+        return name
+    if isinstance(obj, Method):
+        raise PluginError(
+            f"{spec!r} is a configured Method; point the spec at the registered function or class."
+        )
+    registry.register(spec, obj, source=f"spec {spec}")
+    return spec
+
+
+def get(name: str, **params: Any) -> Method:
+    """The configured method ``name`` from the default registry."""
+    return default_registry.get(name, **params)
+
+
+def available() -> list[str]:
+    """Every method name in the default registry, sorted."""
+    return default_registry.available()
