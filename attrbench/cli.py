@@ -17,6 +17,7 @@ def _list(args: argparse.Namespace) -> int:
         for spec in args.method or ():
             load_spec(spec)
         names = default_registry.available()
+    sep = ", " if args.format in ("github", "pipe") else "\n"  # markdown cells hold one line
     rows = []
     for name in names:
         entry = default_registry.entries[name]
@@ -24,7 +25,7 @@ def _list(args: argparse.Namespace) -> int:
             [
                 name,
                 entry.kind,
-                "\n".join(str(c) for c in entry.claims) or "-",
+                sep.join(str(c) for c in entry.claims) or "-",
                 "yes" if entry.needs_baseline else "no",
                 "yes" if entry.differentiable else "no",
                 entry.reference,

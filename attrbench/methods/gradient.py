@@ -72,7 +72,7 @@ def smoothgrad(
     ``seed``, so two calls see the same noise: linearity holds exactly. Noise breaks
     symmetry (xᵢ + εᵢ ≠ xⱼ + εⱼ), so symmetry is not claimed."""
     n = len(x)
-    flat = x.detach().reshape(n, -1)
+    flat = x.reshape(n, -1)
     sigma = noise_level * (flat.max(1).values - flat.min(1).values)
     gen = torch.Generator(device=x.device).manual_seed(seed)
     noise = torch.randn((n_samples, *x.shape), generator=gen, dtype=x.dtype, device=x.device)

@@ -8,6 +8,8 @@ batched passes of ``internal_batch_size`` points.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -19,8 +21,18 @@ from attrbench.methods.registry import Claim, register_method
 RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
 
+@functools.lru_cache(maxsize=64)
 def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes α ∈ [0, 1] and weights (summing to 1) of a rule for ∫₀¹ g(α) dα."""
+    """Nodes α ∈ [0, 1] and weights (summing to 1) of a rule for ∫₀¹ g(α) dα.
+
+    Cached (Gauss–Legendre nodes cost ~1 ms); the arrays are read-only."""
+    nodes, weights = _quadrature(rule, n_steps)
+    nodes.setflags(write=False)
+    weights.setflags(write=False)
+    return nodes, weights
+
+
+def _quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     if n_steps < 1 or (rule == "riemann_trapezoid" and n_steps < 2):
         raise MethodParameterError(f"n_steps={n_steps} is too small for the {rule} rule.")
     k = np.arange(n_steps, dtype=np.float64)
@@ -52,8 +64,8 @@ def line_integral(
 ) -> Tensor:
     """(end − start) ⊙ ∫₀¹ ∇F(start + α(end − start)) dα for a batch of segments."""
     alphas, weights = quadrature(integration, n_steps)
-    a = torch.as_tensor(alphas, dtype=start.dtype, device=start.device)
-    w = torch.as_tensor(weights, dtype=start.dtype, device=start.device)
+    a = torch.tensor(alphas, dtype=start.dtype, device=start.device)
+    w = torch.tensor(weights, dtype=start.dtype, device=start.device)
     shape = (n_steps,) + (1,) * start.dim()
     delta = end - start
     points = (start.unsqueeze(0) + a.view(shape) * delta.unsqueeze(0)).reshape(-1, *start.shape[1:])

@@ -14,9 +14,14 @@ the model runs — modules (``nn.ReLU``), functions (``F.relu``, ``torch.relu``)
 methods (``h.relu()``) alike — and swaps its backward for g. Calls are matched to the
 baseline pass by call order, not by module, so a module reused at several call sites gets
 each site's own z̄. Operations the modified chain rule does not cover (softmax, layer
-norm, elementwise max of two tensors, recurrent or scripted modules whose internals
-Python cannot see) raise :class:`UnsupportedModelError` naming the call site, rather
-than silently falling back to the plain gradient.
+norm, recurrent or scripted modules whose internals Python cannot see) raise
+:class:`UnsupportedModelError` naming the call site, rather than silently falling back
+to the plain gradient.
+
+Max units (max-pooling, ``torch.maximum``, max reductions) pass the gradient to the
+arg-max, as 003 Eq. 5 does for pooling. Summation-to-delta then fails whenever the
+arg-max differs between input and baseline (F = max(x₁, x₂), x = (1, 0), x̄ = (0, 2)
+gives (1, 0) for ΔF = −1), so completeness is claimed ``unless max``.
 """
 
 from __future__ import annotations
@@ -77,8 +82,6 @@ REFUSED = {
     _T.log_softmax: _NOT_ELEMENTWISE, F.softmin: _NOT_ELEMENTWISE,
     F.layer_norm: _NOT_ELEMENTWISE, F.group_norm: _NOT_ELEMENTWISE,
     F.normalize: _NOT_ELEMENTWISE, F.glu: _NOT_ELEMENTWISE,
-    torch.maximum: "it is a max unit over two input-dependent tensors",
-    torch.minimum: "it is a min unit over two input-dependent tensors",
 }  # fmt: skip
 
 #: Modules whose internals run outside Python, where no call can be intercepted.
@@ -165,9 +168,10 @@ class _ModifiedGradientMode(TorchFunctionMode):
     the mode only records (z, f(z)) of every call — the baseline pass of DeepLIFT.
     """
 
-    def __init__(self, method: str, rule=None, record: bool = False):
+    def __init__(self, method: str, rule=None, record: bool = False, plain=None):
         super().__init__()
         self.method, self.rule, self.record = method, rule, record
+        self.plain = plain  # (z, f(z)) per call from an unmodified pass, with graph to x
         self.calls: list[tuple[Tensor, Tensor]] = []
         self.count = 0
 
@@ -183,15 +187,17 @@ class _ModifiedGradientMode(TorchFunctionMode):
         if call is None:
             return func(*args, **kwargs)
         z, f, in_place = call
-        if self.record:
-            out = f(z)
-            self.calls.append((z.detach().clone(), out.detach()))
-            return func(*args, **kwargs) if in_place else out
-        k, self.count = self.count, self.count + 1
         source = z.clone() if in_place else z
         out = f(source)
-        if source.requires_grad:
-            out = out.detach() + _Multiplier.apply(source, self.rule(f, source, out, k, func))
+        if self.record:
+            self.calls.append((source, out) if torch.is_grad_enabled() else (source.detach(), out.detach()))
+        else:
+            k, self.count = self.count, self.count + 1
+            if source.requires_grad:
+                # g from the unmodified pass when one exists, so that derivatives of the
+                # attribution map see the true f' in the forward graph (second order).
+                z_g, out_g = self.plain[k] if self.plain is not None else (source, out)
+                out = out.detach() + _Multiplier.apply(source, self.rule(f, z_g, out_g, k, func))
         return z.copy_(out) if in_place else out
 
 
@@ -214,10 +220,16 @@ def _modified_gradient(model, x: Tensor, targets: Tensor, method: str, make_rule
         with torch.no_grad(), recorder:
             model(reference)
         calls = recorder.calls
-    mode = _ModifiedGradientMode(method, rule=make_rule(calls))
     create_graph = x.requires_grad
     with torch.enable_grad():
         xi = x if create_graph else x.detach().requires_grad_(True)
+        plain = None
+        if create_graph:  # an unmodified pass whose (z, f(z)) carry true derivatives to x
+            recorder = _ModifiedGradientMode(method, record=True)
+            with recorder:
+                model(xi)
+            plain = recorder.calls
+        mode = _ModifiedGradientMode(method, rule=make_rule(calls), plain=plain)
         with mode:
             out = target_output(model, xi, targets)
         if reference is not None and mode.count != len(calls):
@@ -269,8 +281,8 @@ def _lrp_rule(epsilon: float):
 @register_method(
     "deeplift_rescale",
     claims=(
-        Claim("completeness", frozenset({"multiplicative"})),
-        Claim("sensitivity_a", frozenset({"multiplicative"})),
+        Claim("completeness", frozenset({"multiplicative", "max"})),
+        Claim("sensitivity_a", frozenset({"multiplicative", "max"})),
         "linearity",
     ),
     needs_baseline=True,
@@ -282,7 +294,8 @@ def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | N
 
     Claims: summation-to-delta (completeness) holds when every path is a product of
     weights and multipliers, i.e. without multiplicative units (003 §3.1 gives
-    h = ReLU(x₁−1)·ReLU(x₂) as the counterexample), hence ``unless multiplicative``;
+    h = ReLU(x₁−1)·ReLU(x₂) as the counterexample), hence ``unless multiplicative``,
+    and without max units whose arg-max moves (see the module docstring), hence ``max``;
     sensitivity(a) follows from completeness (only the differing feature has x − x̄ ≠ 0);
     the modified chain rule is linear in the output, so linearity holds. DeepLIFT is not
     implementation invariant (Sundararajan et al. 2017 §3), so that is not claimed.
@@ -302,7 +315,7 @@ def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | N
     claims=(
         Claim(
             "completeness",
-            frozenset({"bias", "nonzero_at_origin", "nonzero_baseline", "multiplicative"}),
+            frozenset({"bias", "nonzero_at_origin", "nonzero_baseline", "multiplicative", "max"}),
         ),
         "linearity",
     ),
@@ -319,7 +332,7 @@ def epsilon_lrp(
     Claims: by Prop 3-ii ε-LRP equals DeepLIFT with a zero baseline on networks without
     biases whose nonlinearities satisfy f(0) = 0, so it inherits completeness there
     (relative to the zero baseline), hence ``unless`` bias, nonzero_at_origin,
-    nonzero_baseline and multiplicative. Linear in the output, so linearity holds.
+    nonzero_baseline, multiplicative and max. Linear in the output, so linearity holds.
     The baseline argument is not used.
     """
     refuse_opaque(model, "epsilon_lrp")

@@ -50,6 +50,7 @@ SUBJECT_TAGS = {
     "nonsmooth": "the function is not continuously differentiable on the domain",
     "smooth": "C^1 with a bounded, Lipschitz gradient on the domain",
     "multiplicative": "two input-dependent units are multiplied (003 §3.1)",
+    "max": "max-pooling or another max unit (gradient routed to the arg-max, 003 Eq. 5)",
     "bias": "some layer adds a bias term",
     "nonzero_at_origin": "some nonlinearity has f(0) != 0 (sigmoid, softplus, ...)",
     "nonzero_baseline": "the subject's baseline is not the zero input",
@@ -76,7 +77,8 @@ class Claim:
             raise UnknownAxiomError(
                 f"unknown axiom {self.axiom!r} in a claim.{hint} Known axioms: {', '.join(AXIOMS)}."
             )
-        object.__setattr__(self, "unless", frozenset(self.unless))
+        tags = {self.unless} if isinstance(self.unless, str) else self.unless
+        object.__setattr__(self, "unless", frozenset(tags))
 
     def applies_to(self, tags: Iterable[str]) -> bool:
         """True when the claim covers a subject with these tags."""
@@ -143,6 +145,7 @@ class MethodEntry:
     reference: str
     source: str
     module: str = ""
+    user_code: bool = False  # registered by the decorator outside any plugin discovery
 
     def parameters(self) -> dict[str, inspect.Parameter]:
         """Keyword parameters that configure the method."""
@@ -156,10 +159,14 @@ class MethodEntry:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         }
 
+    def _takes_any_keyword(self) -> bool:
+        target = self.obj
+        return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
+
     def build(self, **params: Any) -> Method:
         accepted = self.parameters()
         unknown = sorted(set(params) - set(accepted))
-        if unknown:
+        if unknown and not self._takes_any_keyword():
             raise MethodParameterError(
                 f"method {self.name!r} has no parameter {', '.join(map(repr, unknown))}; "
                 f"it accepts: {', '.join(accepted) or 'no parameters'}."
@@ -239,6 +246,7 @@ class Registry:
     entries: dict[str, MethodEntry] = field(default_factory=dict)
     problems: list[PluginProblem] = field(default_factory=list)
     discovered: bool = False
+    _discovering: bool = field(default=False, repr=False)
 
     # -- registration -------------------------------------------------------------
     def register(
@@ -254,6 +262,7 @@ class Registry:
         source: str | None = None,
     ) -> MethodEntry:
         """Register ``obj`` under ``name``; a taken name raises DuplicateMethodError."""
+        self.discover()  # so a clash with a built-in or plugin is caught here, not later
         entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference)
         if source is not None:
             entry.source = source
@@ -283,13 +292,15 @@ class Registry:
 
     # -- discovery ----------------------------------------------------------------
     def discover(self) -> "Registry":
-        if self.discovered:
+        if self.discovered or self._discovering:
             return self
         _LOADING[0] += 1
+        self._discovering = True
         try:
             self._discover()
         finally:
             _LOADING[0] -= 1
+            self._discovering = False
         self.discovered = True
         return self
 
@@ -303,7 +314,7 @@ class Registry:
         for ep in self._entry_points():
             self._load_entry_point(ep, claimed)
         for entry in list(_LEDGER):  # registered by user code before discovery
-            if id(entry) not in claimed:
+            if entry.user_code and id(entry) not in claimed:
                 self._guarded(entry.source, lambda e=entry: self.add(e))
 
     def _allowed(self) -> set[str] | None:
@@ -429,6 +440,7 @@ def register_method(
 
     def decorate(obj: Callable) -> Callable:
         entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference)
+        entry.user_code = not _LOADING[0]
         _LEDGER.append(entry)
         if default_registry.discovered and not _LOADING[0]:
             default_registry.add(entry)
@@ -470,12 +482,12 @@ def load_spec(spec: str, registry: Registry | None = None) -> str:
     for entry in _LEDGER[start:]:
         entry.source = f"spec {spec}: {entry.module}"
         registry.add(entry)
-    name = getattr(obj, "__attrbench_method__", None)
+    name = getattr(obj, "__dict__", {}).get("__attrbench_method__")  # own, not inherited
     if name is not None:
-        if name not in registry.entries:
-            registered = [e for e in _LEDGER if e.obj is obj]
-            for entry in registered:
-                registry.add(entry)
+        current = registry.entries.get(name)
+        if current is None or current.obj is not obj:
+            for entry in [e for e in _LEDGER if e.obj is obj]:
+                registry.add(entry)  # raises DuplicateMethodError if another object has the name
         return name
     if isinstance(obj, Method):
         raise PluginError(
