@@ -14,11 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-import os
-import traceback
-import warnings
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from attrbench.errors import (
@@ -27,6 +23,14 @@ from attrbench.errors import (
     PluginError,
     UnknownAxiomError,
     UnknownMethodError,
+)
+from attrbench.plugins import (  # noqa: F401  (PLUGINS_ENV, PluginProblem re-exported)
+    PLUGINS_ENV,
+    Catalog,
+    PluginProblem,
+    loading,
+    registered_by_user_code,
+    traceback_summary,
 )
 
 #: Axioms a method may claim (002 §2.2, §4; plus the Lipschitz property of 002 §4.1).
@@ -60,7 +64,6 @@ SUBJECT_TAGS = {
 }
 
 PLUGIN_GROUP = "attrbench.methods"
-PLUGINS_ENV = "ATTRBENCH_PLUGINS"
 
 
 @dataclass(frozen=True)
@@ -212,43 +215,27 @@ def _check_signature(name: str, obj: Callable) -> None:
         )
 
 
-# Every registration made with the ``register_method`` decorator, in order. Discovery reads
-# it, so a module imported once still registers into every registry that discovers it.
+# Every registration made with the ``register_method`` decorator, in order (the ledger
+# discovery reads; see attrbench.plugins).
 _LEDGER: list[MethodEntry] = []
-# Depth of discoveries/spec loads in progress: while > 0 the decorator only writes the
-# ledger, and the discovering registry decides where each entry goes.
-_LOADING = [0]
 
 
 @dataclass
-class PluginProblem:
-    """A plugin that failed to load: where it came from, what happened, where."""
-
-    source: str
-    message: str
-    traceback: str = ""
-
-    def __str__(self) -> str:
-        text = f"{self.source}: {self.message}"
-        return f"{text}\n{self.traceback}" if self.traceback else text
-
-
-def _traceback_summary(exc: BaseException, limit: int = 4) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)[-limit:]
-    return "".join(traceback.format_list(frames)).rstrip()
-
-
-@dataclass
-class Registry:
+class Registry(Catalog):
     """Methods by name. ``discover()`` runs once, lazily, on first use."""
 
-    plugins: str | None = None  # None: read ATTRBENCH_PLUGINS at discovery
-    entries: dict[str, MethodEntry] = field(default_factory=dict)
-    problems: list[PluginProblem] = field(default_factory=list)
-    discovered: bool = False
-    _discovering: bool = field(default=False, repr=False)
+    group = PLUGIN_GROUP
+    builtins = "attrbench.methods.builtins"
+    ledger = _LEDGER
+    noun = "method"
+    long_noun = "attribution method"
+    duplicate_error = DuplicateMethodError
+    unknown_error = UnknownMethodError
+    unknown_hint = (
+        "`attrbench list` shows the registered ones; a plugin method needs its package "
+        "installed or a module:attr spec."
+    )
 
-    # -- registration -------------------------------------------------------------
     def register(
         self,
         name: str,
@@ -278,126 +265,15 @@ class Registry:
 
         return decorate
 
-    def add(self, entry: MethodEntry) -> MethodEntry:
-        if not isinstance(entry.name, str) or not entry.name.strip():
-            raise PluginError(f"method name must be a non-empty string, got {entry.name!r}.")
-        old = self.entries.get(entry.name)
-        if old is not None and old.obj is not entry.obj:
-            raise DuplicateMethodError(
-                f"method name {entry.name!r} is registered twice: by {old.source} and by "
-                f"{entry.source}. Rename one of them (or drop one plugin with {PLUGINS_ENV})."
-            )
-        self.entries.setdefault(entry.name, entry)
-        return self.entries[entry.name]
-
-    # -- discovery ----------------------------------------------------------------
-    def discover(self) -> "Registry":
-        if self.discovered or self._discovering:
-            return self
-        _LOADING[0] += 1
-        self._discovering = True
-        try:
-            self._discover()
-        finally:
-            _LOADING[0] -= 1
-            self._discovering = False
-        self.discovered = True
-        return self
-
-    def _discover(self) -> None:
-        claimed: set[int] = set()
-        importlib.import_module("attrbench.methods.builtins")
-        for entry in list(_LEDGER):
-            if entry.module.startswith("attrbench."):
-                claimed.add(id(entry))
-                self.add(entry)
-        for ep in self._entry_points():
-            self._load_entry_point(ep, claimed)
-        for entry in list(_LEDGER):  # registered by user code before discovery
-            if entry.user_code and id(entry) not in claimed:
-                self._guarded(entry.source, lambda e=entry: self.add(e))
-
-    def _allowed(self) -> set[str] | None:
-        raw = self.plugins if self.plugins is not None else os.environ.get(PLUGINS_ENV, "")
-        raw = raw.strip()
-        if not raw:
-            return None
-        if raw.lower() == "none":
-            return set()
-        return {_normalise_dist(d) for d in raw.split(",") if d.strip()}
-
-    def _entry_points(self) -> list[metadata.EntryPoint]:
-        allowed = self._allowed()
-        if allowed == set():
-            return []
-        eps = sorted(metadata.entry_points(group=PLUGIN_GROUP), key=lambda e: (e.name, e.value))
-        if allowed is None:
-            return eps
-        return [ep for ep in eps if ep.dist is not None and _normalise_dist(ep.dist.name) in allowed]
-
-    def _load_entry_point(self, ep: metadata.EntryPoint, claimed: set[int]) -> None:
-        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
-        source = f"entry point {ep.name} = {ep.value} ({dist})"
-        start = len(_LEDGER)
-
-        def load() -> None:
-            obj = ep.load()
-            if inspect.ismodule(obj):
-                new = _LEDGER[start:] or [
-                    e for e in _LEDGER if e.module == obj.__name__ or e.module.startswith(obj.__name__ + ".")
-                ]
-                if not new:
-                    raise PluginError(
-                        f"module {obj.__name__} registered no method; decorate a function with "
-                        "@attrbench.register_method(name) or point the entry point at a "
-                        "register(registry) callable."
-                    )
-            elif callable(obj):
-                obj(self)
-                new = _LEDGER[start:]
-            else:
-                raise PluginError(f"{ep.value} is neither a module nor a register(registry) callable.")
-            for entry in new:
-                claimed.add(id(entry))
-                entry.source = f"{source}: {entry.module}"
-                self.add(entry)
-
-        self._guarded(source, load)
-
-    def _guarded(self, source: str, action: Callable[[], Any]) -> None:
-        try:
-            action()
-        except Exception as exc:  # a broken plugin must not stop the others
-            problem = PluginProblem(source, f"{type(exc).__name__}: {exc}", _traceback_summary(exc))
-            self.problems.append(problem)
-            warnings.warn(f"attrbench: plugin failed to load: {problem}", stacklevel=2)
-
-    # -- lookup -------------------------------------------------------------------
-    def available(self) -> list[str]:
-        """Names of every registered method, sorted."""
-        return sorted(self.discover().entries)
-
     def entry(self, name: str) -> MethodEntry:
         self.discover()
         if name not in self.entries and ":" in name:
             return self.entries[load_spec(name, self)]
-        if name not in self.entries:
-            near = difflib.get_close_matches(name, self.entries, n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-            raise UnknownMethodError(
-                f"no attribution method named {name!r}.{hint} `attrbench list` shows the "
-                "registered ones; a plugin method needs its package installed or a "
-                "module:attr spec."
-            )
-        return self.entries[name]
+        return super().entry(name)
 
     def get(self, name: str, **params: Any) -> Method:
         """A configured Method: ``get("integrated_gradients", n_steps=20)``."""
         return self.entry(name).build(**params)
-
-
-def _normalise_dist(name: str) -> str:
-    return name.strip().lower().replace("_", "-").replace(".", "-")
 
 
 def _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference) -> MethodEntry:
@@ -440,9 +316,9 @@ def register_method(
 
     def decorate(obj: Callable) -> Callable:
         entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference)
-        entry.user_code = not _LOADING[0]
+        entry.user_code = registered_by_user_code()
         _LEDGER.append(entry)
-        if default_registry.discovered and not _LOADING[0]:
+        if default_registry.discovered and entry.user_code:
             default_registry.add(entry)
         obj.__attrbench_method__ = name
         return obj
@@ -463,17 +339,15 @@ def load_spec(spec: str, registry: Registry | None = None) -> str:
     if not sep or not module_name or not attr:
         raise PluginError(f"method spec {spec!r} is not of the form package.module:attribute.")
     start = len(_LEDGER)
-    _LOADING[0] += 1
     try:
-        module = importlib.import_module(module_name)
+        with loading():
+            module = importlib.import_module(module_name)
     except Exception as exc:
         raise PluginError(
             f"cannot import {module_name!r} for method spec {spec!r}: {type(exc).__name__}: {exc}. "
             "Make sure the module is importable (installed, or on PYTHONPATH).\n"
-            + _traceback_summary(exc)
+            + traceback_summary(exc)
         ) from exc
-    finally:
-        _LOADING[0] -= 1
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
