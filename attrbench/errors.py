@@ -36,3 +36,14 @@ class UnsupportedModelError(AttrbenchError):
 
 class InputShapeError(AttrbenchError, ValueError):
     """An input, target or baseline whose shape does not fit the model or the batch."""
+
+
+class UnknownSubjectError(AttrbenchError, KeyError):
+    """A subject name that no registry entry carries."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DuplicateSubjectError(AttrbenchError):
+    """Two subject registrations under one name; the message names both sources."""

@@ -1,0 +1,1 @@
+"""Hypothesis strategies and other helpers for testing attribution methods."""
