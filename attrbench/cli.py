@@ -1,4 +1,4 @@
-"""The ``attrbench`` command line: ``attrbench list``."""
+"""The ``attrbench`` command line: ``attrbench list [methods|subjects]``."""
 
 from __future__ import annotations
 
@@ -36,16 +36,43 @@ def _list(args: argparse.Namespace) -> int:
     headers = ["method", "kind", "claims", "baseline", "differentiable", "reference"]
     if args.sources:
         headers.append("source")
-    print(tabulate(rows, headers=headers, tablefmt=args.format))
-    for problem in default_registry.problems:
+    problems = list(default_registry.problems)
+    if args.what in ("methods", "all"):
+        print(tabulate(rows, headers=headers, tablefmt=args.format))
+    if args.what in ("subjects", "all"):
+        if args.what == "all":
+            print()
+        problems += _list_subjects(args)
+    for problem in problems:
         print(f"\nplugin failed to load: {problem}", file=sys.stderr)
-    return 1 if default_registry.problems else 0
+    return 1 if problems else 0
+
+
+def _list_subjects(args: argparse.Namespace) -> list:
+    """Print the subjects table (from registrations: nothing is built or trained)."""
+    from attrbench.subjects.registry import default_registry
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        names = default_registry.available()
+    rows = []
+    for name in names:
+        entry = default_registry.entries[name]
+        rows.append([name, ", ".join(sorted(entry.tags)) or "-", entry.description])
+        if args.sources:
+            rows[-1].append(entry.source)
+    headers = ["subject", "tags", "description"] + (["source"] if args.sources else [])
+    print(tabulate(rows, headers=headers, tablefmt=args.format))
+    return list(default_registry.problems)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="attrbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_list = sub.add_parser("list", help="print every registered method with its claims, kind and reference")
+    p_list = sub.add_parser(
+        "list", help="print every registered method (claims, kind, reference) and subject (tags)"
+    )
+    p_list.add_argument("what", nargs="?", choices=("methods", "subjects", "all"), default="all")
     p_list.add_argument("--method", action="append", metavar="MODULE:ATTR", help="also load this method spec")
     p_list.add_argument("--sources", action="store_true", help="show where each method was registered")
     p_list.add_argument("--format", default="simple", help="tabulate table format (default: simple)")

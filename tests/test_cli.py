@@ -118,7 +118,7 @@ def test_list_prints_every_builtin_with_claims(capsys):
     """``attrbench list`` exits 0 and prints one row per registered method (every built-in)
     with its kind, each claim as str(Claim) (``-`` for none), baseline, differentiability
     and reference."""
-    assert main(["list"]) == 0
+    assert main(["list", "methods"]) == 0
     out = capsys.readouterr().out
     rows = parse_simple_table(out)
     assert set(rows) == set(default_registry.available())
@@ -140,7 +140,7 @@ def test_list_prints_every_builtin_with_claims(capsys):
 def test_list_sources(capsys):
     """``attrbench list --sources`` adds a source column naming where each method came
     from (``built-in attrbench.methods.<module>.<function>`` for built-ins)."""
-    assert main(["list", "--sources"]) == 0
+    assert main(["list", "methods", "--sources"]) == 0
     out = capsys.readouterr().out
     rows = parse_simple_table(out)
     assert "source" in rows["saliency"]
@@ -153,7 +153,7 @@ def test_list_sources(capsys):
 def test_list_other_format(capsys):
     """``--format`` passes a tabulate format through; in GitHub markdown each method is
     one table line, with its claims joined by commas."""
-    assert main(["list", "--format", "github"]) == 0
+    assert main(["list", "methods", "--format", "github"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("| method")
     lines = out.strip().splitlines()
@@ -179,7 +179,7 @@ def test_list_method_spec_adds_decorated_method(scratch_default, spec_dir, capsy
         """
     )
     spec = f"{module}:cli_method"
-    assert main(["list", "--sources", "--method", spec]) == 0
+    assert main(["list", "methods", "--sources", "--method", spec]) == 0
     rows = parse_simple_table(capsys.readouterr().out)
     assert rows[name]["claims"] == ["completeness", "dummy"]
     assert rows[name]["kind"] == ["path"]
@@ -198,7 +198,7 @@ def test_list_method_spec_plain_callable_and_repeat(scratch_default, spec_dir, c
             return -x
         """
     )
-    assert main(["list", "--method", f"{module}:plain", "--method", f"{module}:other"]) == 0
+    assert main(["list", "methods", "--method", f"{module}:plain", "--method", f"{module}:other"]) == 0
     rows = parse_simple_table(capsys.readouterr().out)
     assert rows[f"{module}:plain"]["claims"] == ["-"]
     assert rows[f"{module}:other"]["kind"] == ["other"]
@@ -216,7 +216,7 @@ def test_list_method_spec_plain_callable_and_repeat(scratch_default, spec_dir, c
 def test_list_broken_spec_exits_2_with_message(scratch_default, capsys, spec, expected):
     """A broken ``--method`` spec exits with code 2 and prints ``attrbench: error:`` and a
     message saying what is wrong, without a traceback or a table."""
-    assert main(["list", "--method", spec]) == 2
+    assert main(["list", "methods", "--method", spec]) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith("attrbench: error: ")
     assert expected in captured.err
@@ -237,7 +237,7 @@ def test_list_spec_duplicating_builtin_exits_2(scratch_default, spec_dir, capsys
             return x
         """
     )
-    assert main(["list", "--method", f"{module}:clash"]) == 2
+    assert main(["list", "methods", "--method", f"{module}:clash"]) == 2
     err = capsys.readouterr().err
     assert "registered twice" in err
     assert "built-in attrbench.methods.gradient.saliency" in err and module in err
@@ -249,7 +249,7 @@ def test_list_reports_plugin_problems_with_exit_1(scratch_default, capsys):
     scratch_default.problems.append(
         PluginProblem("entry point broken = broken_pkg (broken-pkg 1.0)", "RuntimeError: boom", "  File x")
     )
-    assert main(["list"]) == 1
+    assert main(["list", "methods"]) == 1
     captured = capsys.readouterr()
     assert "saliency" in captured.out
     assert "plugin failed to load: entry point broken = broken_pkg (broken-pkg 1.0): RuntimeError: boom" in captured.err
@@ -276,3 +276,26 @@ def test_console_script_list():
     rows = parse_simple_table(done.stdout)
     assert EXPECTED_BUILTINS <= set(rows)
     assert rows["integrated_gradients"]["kind"] == ["path"]
+
+
+def test_list_subjects_prints_tags_without_building(capsys, monkeypatch):
+    """``attrbench list subjects`` prints every registered subject with its tags and
+    description from the registrations alone: no factory runs (so nothing is trained)."""
+    from attrbench.subjects import registry as subjects_registry
+
+    subjects_registry.default_registry.discover()
+    monkeypatch.setattr(subjects_registry.SubjectEntry, "build", lambda self: pytest.fail("built " + self.name))
+    assert main(["list", "subjects"]) == 0
+    out = capsys.readouterr().out
+    for name in subjects_registry.default_registry.available():
+        entry = subjects_registry.default_registry.entries[name]
+        [line] = [ln for ln in out.splitlines() if ln.startswith(name + " ")]
+        assert ", ".join(sorted(entry.tags)) in line
+    assert "analytic/relu_product" in out and "multiplicative" in out
+
+
+def test_list_without_argument_prints_methods_then_subjects(capsys):
+    """Plain ``attrbench list`` shows both tables, methods first."""
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("integrated_gradients") < out.index("analytic/linear")

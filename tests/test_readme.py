@@ -1,4 +1,4 @@
-"""The README's method table is what `attrbench list --format github` prints now."""
+"""The README's method and subject tables are what `attrbench list` prints now."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ def test_readme_method_table_matches_registry(capsys, monkeypatch):
     from attrbench.methods import registry
 
     monkeypatch.setattr(registry, "default_registry", registry.Registry(plugins="none"))
-    assert main(["list", "--format", "github"]) == 0
-    table = capsys.readouterr().out.strip()
-    assert table in README.read_text(), "README method table is stale: paste `attrbench list --format github`"
+    from attrbench.subjects import registry as subjects_registry
+
+    monkeypatch.setattr(subjects_registry, "default_registry", subjects_registry.SubjectRegistry(plugins="none"))
+    for what in ("methods", "subjects"):
+        assert main(["list", what, "--format", "github"]) == 0
+        table = capsys.readouterr().out.strip()
+        assert table in README.read_text(), f"README {what} table is stale: paste `attrbench list {what} --format github`"

@@ -90,6 +90,8 @@ class SubjectEntry:
             raise PluginError(f"subject factory {self.source} returned {type(subject).__name__}, not a Subject.")
         if subject.name != self.name:
             subject.name = self.name
+        if not subject.description:
+            subject.description = self.description
         if self.tags and subject.tags != self.tags:
             raise PluginError(
                 f"subject {self.name!r} was registered with tags {sorted(self.tags)} but its factory "
@@ -174,7 +176,9 @@ def register_subject(
     """
 
     def decorate(factory: Callable[[], Subject]) -> Callable[[], Subject]:
-        module = getattr(factory, "__module__", None) or sys._getframe(1).f_globals.get("__name__", "")
+        # The module that registers (not the factory's: a partial reports "functools", and a
+        # user's partial of a built-in factory is still the user's registration).
+        module = sys._getframe(1).f_globals.get("__name__", "")
         entry = _make_entry(name, factory, tags, description, module)
         entry.user_code = registered_by_user_code()
         _LEDGER.append(entry)
