@@ -1,5 +1,7 @@
 """Shared fixtures for attrbench's unit tests."""
 
+import sys
+
 import pytest
 import torch
 
@@ -11,3 +13,27 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+#: Prefixes of the throw-away plugin modules the registry and CLI tests generate.
+GENERATED_MODULE_PREFIXES = ("abplug_", "abspec_", "abcli_")
+
+
+@pytest.fixture
+def isolated_method_registry():
+    """Restore the method decorator ledger after a test, drop generated plugin modules,
+    and fail if a non-built-in method was left in ``default_registry``. Not built on
+    monkeypatch, so this teardown runs after every monkeypatch in the test is undone."""
+    from attrbench.methods import registry
+
+    ledger = list(registry._LEDGER)
+    before = set(registry.default_registry.entries)
+    modules_before = set(sys.modules)
+    yield
+    registry._LEDGER[:] = ledger
+    for name in set(sys.modules) - modules_before:
+        if name.startswith(GENERATED_MODULE_PREFIXES):
+            del sys.modules[name]
+    entries = registry.default_registry.entries
+    leaked = {n for n in set(entries) - before if not entries[n].module.startswith("attrbench.")}
+    assert not leaked, f"test leaked methods into default_registry: {sorted(leaked)}"

@@ -20,45 +20,13 @@ import pytest
 
 import attrbench.methods.builtins  # noqa: F401  (built-ins in the ledger before snapshots)
 from attrbench.cli import main
-from attrbench.methods import registry as reg_mod
 from attrbench.methods.registry import PluginProblem, default_registry
 
-EXPECTED_BUILTINS = {
-    "saliency",
-    "gradient",
-    "input_x_gradient",
-    "integrated_gradients",
-    "expected_gradients",
-    "gradient_shap",
-    "smoothgrad",
-    "deeplift_rescale",
-    "epsilon_lrp",
-    "occlusion",
-    "occlusion_window",
-    "shapley_sampling",
-    "nonmonotone_path",
-    "random",
-}
+from test_registry import EXPECTED_BUILTINS  # noqa: E402  (tests/ is on sys.path)
+
+pytestmark = pytest.mark.usefixtures("isolated_method_registry")
 
 
-@pytest.fixture(autouse=True)
-def _isolate_registry_state():
-    """Restore the ledger and drop generated modules after each test; fail on methods
-    leaked into ``default_registry`` (runs after the test's monkeypatches are undone)."""
-    ledger = list(reg_mod._LEDGER)
-    before = set(default_registry.entries)
-    modules_before = set(sys.modules)
-    yield
-    reg_mod._LEDGER[:] = ledger
-    for name in set(sys.modules) - modules_before:
-        if name.startswith("abcli_"):
-            del sys.modules[name]
-    leaked = {
-        name
-        for name in set(default_registry.entries) - before
-        if not default_registry.entries[name].module.startswith("attrbench.")
-    }
-    assert not leaked, f"test leaked methods into default_registry: {sorted(leaked)}"
 
 
 @pytest.fixture

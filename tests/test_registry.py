@@ -43,6 +43,8 @@ from attrbench.methods.registry import (
     load_spec,
 )
 
+pytestmark = pytest.mark.usefixtures("isolated_method_registry")
+
 EXPECTED_BUILTINS = {
     "saliency",
     "gradient",
@@ -64,25 +66,6 @@ EXPECTED_BUILTINS = {
 # -- isolation and plugin-building helpers ------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _isolate_registry_state():
-    """Restore the decorator ledger after each test and check that no non-built-in method
-    was left in ``default_registry`` (deliberately not using monkeypatch, so this teardown
-    runs after every monkeypatch in the test has been undone)."""
-    ledger = list(reg_mod._LEDGER)
-    before = set(default_registry.entries)
-    modules_before = set(sys.modules)
-    yield
-    reg_mod._LEDGER[:] = ledger
-    for name in set(sys.modules) - modules_before:
-        if name.startswith(("abplug_", "abspec_")):
-            del sys.modules[name]
-    leaked = {
-        name
-        for name in set(default_registry.entries) - before
-        if not default_registry.entries[name].module.startswith("attrbench.")
-    }
-    assert not leaked, f"test leaked methods into default_registry: {sorted(leaked)}"
 
 
 class PluginSite:
