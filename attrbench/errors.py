@@ -47,3 +47,11 @@ class UnknownSubjectError(AttrbenchError, KeyError):
 
 class DuplicateSubjectError(AttrbenchError):
     """Two subject registrations under one name; the message names both sources."""
+
+
+class LeaderboardError(AttrbenchError):
+    """Results that cannot be merged or ranked together (e.g. another scale or seed)."""
+
+
+class CorruptResultsError(LeaderboardError):
+    """A results.jsonl that cannot be read; the message names the file and line."""

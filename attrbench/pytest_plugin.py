@@ -1,23 +1,352 @@
 """attrbench's pytest plugin (registered under the ``pytest11`` entry point).
 
-Importing this module must not import torch: pytest loads it for every run in an
-environment where attrbench is installed. Everything heavy is imported inside hooks.
+Options (group ``attrbench``), markers (one per suite), the parametrisation of suite tests
+over methods × subjects, the ``bench`` fixture that runs a check and records its outcome,
+and the controller-side collection that writes the leaderboards.
+
+Records travel on each test report as ``user_properties`` (built-in types only) and are
+read back in ``pytest_runtest_logreport`` — on the controller under pytest-xdist — so only
+the controller writes files. Importing this module must not import torch: pytest loads it
+in every run where attrbench is installed, so everything heavy is imported inside hooks.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import os
+import platform
+import sys
+import warnings
+from datetime import datetime, timezone
+
+import pytest
+
+SUITE_MARKERS = {
+    "axioms": "axiom checks: the CI gate on claimed axioms (002 §2.2)",
+    "sensitivity_n": "Sensitivity-n (003 §4)",
+    "fragility": "fragility of explanations under attack (004)",
+    "boolean": "higher-order Boolean recovery (001)",
+}
+SCALE_NAMES = ("quick", "standard", "paper")
+_STATE = pytest.StashKey["BenchSession"]()
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+def _seed(value: str) -> int:
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer seed") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {seed}")
+    return seed
+
+
+def _timeout(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"timeout must be > 0 seconds, got {value}")
+    return seconds
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("attrbench", "attrbench: benchmark attribution methods")
+    group.addoption(
+        "--method", action="append", default=[], metavar="NAME|module:attr",
+        help="benchmark only this method (repeatable); default: every registered method",
+    )  # fmt: skip
+    group.addoption(
+        "--subject", action="append", default=[], metavar="PATTERN",
+        help="only subjects whose name matches this glob (repeatable)",
+    )  # fmt: skip
+    group.addoption(
+        "--attrbench-scale", default="standard", choices=SCALE_NAMES,
+        help="scale preset: quick (CI), standard (default, the committed leaderboards), paper",
+    )  # fmt: skip
+    group.addoption("--attrbench-seed", type=_seed, default=0, help="seed of every random draw (default 0)")
+    group.addoption("--attrbench-device", default="cpu", choices=("cpu", "cuda"), help="device for models and inputs")
+    group.addoption(
+        "--attrbench-timeout", type=_timeout, default=None, metavar="SECONDS",
+        help="time limit of one method call (default: none)",
+    )  # fmt: skip
+    group.addoption("--leaderboard-dir", default="leaderboards", help="where leaderboards are written")
+    group.addoption("--no-leaderboard", action="store_true", help="do not write leaderboard files")
+
+
+class BenchSession:
+    """The run's settings (resolved once) and, on the controller, its records."""
+
+    def __init__(self, config) -> None:
+        from attrbench import methods, subjects
+        from attrbench.errors import AttrbenchError
+        from attrbench.scales import get_scale
+
+        self.config = config
+        self.scale = get_scale(config.getoption("attrbench_scale"))
+        self.seed = config.getoption("attrbench_seed")
+        self.device = config.getoption("attrbench_device")
+        self.timeout = config.getoption("attrbench_timeout")
+        self.subject_patterns = config.getoption("subject") or ["*"]
+        self.leaderboard_dir = config.getoption("leaderboard_dir")
+        self.write = not config.getoption("no_leaderboard")
+        self.worker = hasattr(config, "workerinput")
+        self.records: list[dict] = []
+        self.write_error: str | None = None
+        self.written: list[str] = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # problems are reported in the header
+            try:
+                names = [methods.default_registry.entry(n).name for n in config.getoption("method")]
+            except AttrbenchError as exc:
+                raise pytest.UsageError(f"--method: {exc}") from None
+            self.methods = names or methods.available()
+            self.subjects = subjects.default_registry
+            self.subjects.discover()
+        if not self.subjects.available(self.subject_patterns):
+            raise pytest.UsageError(
+                f"--subject {' '.join(self.subject_patterns)} matches no subject; "
+                "`attrbench list subjects` shows them."
+            )
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise pytest.UsageError("--attrbench-device cuda: torch sees no CUDA device here; use cpu.")
+
+    def pairs(self, patterns: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(method, subject) pairs for a suite test: its subjects ∩ --subject, and only the
+        subjects carrying every tag a method ``requires``."""
+        from attrbench.methods import default_registry as method_registry
+
+        chosen = [s for s in self.subjects.available(patterns) if s in set(self.subjects.available(self.subject_patterns))]
+        return [
+            (m, s)
+            for m in self.methods
+            for s in chosen
+            if method_registry.entry(m).applies_to(self.subjects.entries[s].tags)
+        ]
+
+
+def pytest_configure(config) -> None:
+    for name, text in SUITE_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
+    config.pluginmanager.register(Collector(config), "attrbench-collector")
+
+
+def _session(config) -> "BenchSession":
+    if _STATE not in config.stash:
+        config.stash[_STATE] = BenchSession(config)
+    return config.stash[_STATE]
+
 
 def pytest_report_header(config) -> list[str]:
-    """One header line: the attrbench version, how many methods are registered, and
-    any plugin that failed to load (so a broken plugin is visible in every run)."""
-    import warnings
-
+    """The attrbench version, methods and subjects registered, scale and seed, and any
+    plugin that failed to load (so a broken plugin is visible in every run)."""
     from attrbench import __version__
     from attrbench.methods.registry import default_registry
+    from attrbench.subjects.registry import default_registry as subject_registry
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # problems are listed below instead
+        warnings.simplefilter("ignore")
         names = default_registry.available()
-    lines = [f"attrbench {__version__}: {len(names)} attribution methods registered"]
-    lines += [f"attrbench plugin problem: {p.source}: {p.message}" for p in default_registry.problems]
+        subject_names = subject_registry.available()
+    lines = [
+        f"attrbench {__version__}: {len(names)} attribution methods registered, {len(subject_names)} subjects; "
+        f"scale {config.getoption('attrbench_scale')}, seed {config.getoption('attrbench_seed')}"
+    ]
+    problems = default_registry.problems + subject_registry.problems
+    lines += [f"attrbench plugin problem: {p.source}: {p.message}" for p in problems]
     return lines
+
+
+# -- parametrisation and fixtures ---------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "method_name" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("attrbench_subjects")
+    patterns = tuple(marker.args) if marker else ("*",)
+    pairs = _session(metafunc.config).pairs(patterns)
+    metafunc.parametrize(("method_name", "subject_name"), pairs, ids=[f"{m}-{s}" for m, s in pairs])
+
+
+def _test_seed(seed: int, item) -> int:
+    """A seed for one test from --attrbench-seed and the test's name (module basename and
+    parameters), so it does not depend on the rootdir or how the suite was invoked."""
+    module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+    digest = hashlib.sha256(f"{seed}:{module}::{item.name}".encode()).hexdigest()
+    return int(digest[:15], 16)
+
+
+class Bench:
+    """The ``bench`` fixture: runs a check on the test's method and subject, records the
+    outcome on the report, and fails the test where the gate says so."""
+
+    def __init__(self, session: BenchSession, request, method_name: str, subject_name: str) -> None:
+        import torch
+
+        from attrbench import methods
+        from attrbench.checks.context import CheckContext
+
+        self.session, self.request = session, request
+        self.method_name, self.subject_name = method_name, subject_name
+        self.method = methods.get(self.method_name)
+        self.subject = _on_device(session.subjects.get(self.subject_name), session.device)
+        generator = torch.Generator(device="cpu").manual_seed(_test_seed(session.seed, request.node))
+        self.ctx = CheckContext(scale=session.scale, generator=generator, timeout=session.timeout)
+
+    def run(self, check_fn):
+        """Run ``check_fn(method, subject, ctx)``; record; fail if a claimed property is
+        violated or the method failed."""
+        from attrbench.guard import MethodFailure
+        from attrbench.results import Record
+
+        info = check_fn.info
+        claimed = info.axiom is not None and self.method.claims_axiom(info.axiom, self.subject.tags)
+        columns = dict(
+            suite=info.suite, check=info.check, metric=info.metric, direction=info.direction,
+            method=self.method_name, subject=self.subject_name,
+            scale=self.session.scale.name, seed=self.session.seed,
+        )  # fmt: skip
+        try:
+            outcome = check_fn(self.method, self.subject, self.ctx)
+        except MethodFailure as exc:
+            self._record(Record.from_error(str(exc), claimed=claimed, **columns))
+            pytest.fail(f"{exc}", pytrace=False)
+        record = Record.from_outcome(outcome, claimed=claimed, **columns)
+        self._record(record)
+        if claimed and record.violated:
+            pytest.fail(_violation_message(record, outcome), pytrace=False)
+        return outcome
+
+    def _record(self, record) -> None:
+        from attrbench.results import REPORT_KEY
+
+        self.request.node.user_properties.append((REPORT_KEY, record.to_dict()))
+
+
+def _on_device(subject, device: str):
+    if device == "cpu":
+        return subject
+    import copy
+
+    moved = copy.copy(subject)
+    moved.model = copy.deepcopy(subject.model).to(device)
+    moved.inputs, moved.targets = subject.inputs.to(device), subject.targets.to(device)
+    moved.baseline = None if subject.baseline is None else subject.baseline.to(device)
+    return moved
+
+
+def _violation_message(record, outcome) -> str:
+    """A claimed axiom's counterexample, readable: one line per detail."""
+    from attrbench.results import jsonable
+
+    lines = [
+        f"{record.method} claims {record.check}, violated on {record.subject}: "
+        f"{record.metric} = {record.value:.6g}"
+    ]
+    for key, value in jsonable(outcome.details).items():
+        lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def bench(request, method_name: str, subject_name: str) -> Bench:
+    """Runs a check on this test's (method, subject) pair; see :class:`Bench`."""
+    return Bench(_session(request.config), request, method_name, subject_name)
+
+
+# -- collection of records and leaderboards -------------------------------------------------
+
+
+class Collector:
+    """Registered per run: gathers records from reports and, on the controller, writes
+    the leaderboards and prints the summary."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+
+    def pytest_sessionstart(self, session) -> None:
+        """Validate explicitly given attrbench options before collection (UsageError)."""
+        given = self.config.getoption("method") or self.config.getoption("subject")
+        if given or self.config.getoption("attrbench_device") != "cpu":
+            _session(self.config)
+
+    def pytest_runtest_logreport(self, report) -> None:
+        from attrbench.results import REPORT_KEY
+
+        if report.when != "call":
+            return
+        found = [value for key, value in report.user_properties if key == REPORT_KEY]
+        if found:
+            _session(self.config).records.extend(found)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        """On the controller: write (merge) the leaderboard files from the records."""
+        bench = self.config.stash.get(_STATE, None)
+        if bench is None or bench.worker or not bench.write or not bench.records:
+            return
+        from attrbench.errors import AttrbenchError
+        from attrbench.leaderboard import update_leaderboard
+        from attrbench.results import Record
+
+        try:
+            records = [Record.from_dict(r) for r in bench.records]
+            bench.written = [str(p) for p in update_leaderboard(bench.leaderboard_dir, records, _metadata(bench))]
+        except AttrbenchError as exc:
+            bench.write_error = str(exc)
+            if session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        bench = self.config.stash.get(_STATE, None)
+        if bench is None or bench.worker or not bench.records:
+            return
+        from attrbench.leaderboard import overall_table
+        from attrbench.results import Record
+
+        records = [Record.from_dict(r) for r in bench.records]
+        tr = terminalreporter
+        tr.section("attrbench")
+        tr.write_line(f"scale {bench.scale.name}, seed {bench.seed}: {len(records)} records from this run")
+        tr.write_line(overall_table(records))
+        violated = sum(1 for r in records if r.claimed and r.holds is False)
+        errors = sum(1 for r in records if r.error)
+        tr.write_line(f"claimed properties violated: {violated}; method errors: {errors}")
+        if bench.write_error:
+            tr.write_line(f"leaderboard NOT written: {bench.write_error}", red=True, bold=True)
+        elif bench.written:
+            tr.write_line(f"leaderboard written to {os.path.abspath(bench.leaderboard_dir)}")
+
+
+def _metadata(bench: BenchSession) -> dict:
+    from importlib import metadata as md
+
+    import torch
+
+    from attrbench import __version__
+
+    plugins = sorted(
+        {f"{ep.dist.name} {ep.dist.version}" for group in ("attrbench.methods", "attrbench.subjects")
+         for ep in md.entry_points(group=group) if ep.dist is not None}
+    )  # fmt: skip
+    return {
+        "attrbench": __version__,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "seed": bench.seed,
+        "scale": bench.scale.name,
+        "device": bench.device,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "plugins": plugins,
+    }

@@ -38,4 +38,4 @@ def test_pytest_report_header_names_attrbench(pytester):
     """The plugin is active in a pytest run and reports how many methods are registered."""
     pytester.makepyfile("def test_ok():\n    pass\n")
     result = pytester.runpytest_subprocess()
-    result.stdout.fnmatch_lines(["attrbench * attribution methods registered"])
+    result.stdout.fnmatch_lines(["attrbench * attribution methods registered, * subjects; scale standard, seed 0"])

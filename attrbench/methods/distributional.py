@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from attrbench.methods.integrated_gradients import line_integral
-from attrbench.methods.output import as_targets, gradient
+from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, gradient
 from attrbench.methods.registry import register_method
 
 
@@ -42,10 +42,10 @@ def expected_gradients(
     baseline,
     *,
     n_baselines: int | None = None,
-    n_steps: int = 16,
+    n_steps: int = 50,
     integration: str = "gausslegendre",
     seed: int = 0,
-    internal_batch_size: int | None = None,
+    internal_batch_size: int | None = DEFAULT_BATCH_SIZE,
 ):
     """Distributional IG: the mean of IG(x, x'_m) over reference rows x'_m (002 §5).
 
@@ -88,7 +88,7 @@ def gradient_shap(
     n_samples: int = 50,
     stdev: float = 0.0,
     seed: int = 0,
-    internal_batch_size: int | None = None,
+    internal_batch_size: int | None = DEFAULT_BATCH_SIZE,
 ):
     """Monte-Carlo expected gradients: for each of ``n_samples`` draws pick a reference
     row x' and α ~ U(0, 1), add N(0, stdev²) noise to x, and average

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from attrbench.methods.output import as_targets, gradient as target_gradient
+from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, gradient as target_gradient
 from attrbench.methods.registry import register_method
 
 _GRADIENT_AXIOMS = ("dummy", "symmetry", "implementation_invariance")
@@ -22,7 +22,7 @@ _GRADIENT_AXIOMS = ("dummy", "symmetry", "implementation_invariance")
     kind="gradient",
     reference="Simonyan et al. 2014, Eq. 2: |∂F/∂x| (Captum's Saliency, abs=True)",
 )
-def saliency(model, x, target, baseline, *, internal_batch_size: int | None = None):
+def saliency(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """|∂F/∂x|. The absolute value breaks linearity, so linearity is not claimed."""
     return _grad(model, x, target, internal_batch_size).abs()
 
@@ -33,7 +33,7 @@ def saliency(model, x, target, baseline, *, internal_batch_size: int | None = No
     kind="gradient",
     reference="Simonyan et al. 2014, Eq. 2 (signed): ∂F/∂x",
 )
-def gradient(model, x, target, baseline, *, internal_batch_size: int | None = None):
+def gradient(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """Signed ∂F/∂x; linear in F, so it claims linearity too."""
     return _grad(model, x, target, internal_batch_size)
 
@@ -44,7 +44,7 @@ def gradient(model, x, target, baseline, *, internal_batch_size: int | None = No
     kind="gradient",
     reference="Shrikumar et al. 2016; Ancona et al. 2018 (003) Table 1: x ⊙ ∂F/∂x",
 )
-def input_x_gradient(model, x, target, baseline, *, internal_batch_size: int | None = None):
+def input_x_gradient(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """x ⊙ ∂F/∂x (003 Table 1). Complete only for linear models with a zero baseline
     (003 Prop 4), which no claim can express, so completeness is not claimed."""
     return x * _grad(model, x, target, internal_batch_size)
@@ -65,7 +65,7 @@ def smoothgrad(
     n_samples: int = 50,
     noise_level: float = 0.15,
     seed: int = 0,
-    internal_batch_size: int | None = None,
+    internal_batch_size: int | None = DEFAULT_BATCH_SIZE,
 ):
     """Signed gradient averaged over ``n_samples`` noisy copies, σ = noise_level·(max−min)
     of each sample (Smilkov et al. §3). The noise comes from a generator seeded with

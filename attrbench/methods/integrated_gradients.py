@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from attrbench.errors import MethodParameterError
-from attrbench.methods.output import as_targets, expand_baseline, gradient
+from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, expand_baseline, gradient
 from attrbench.methods.registry import Claim, register_method
 
 RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
@@ -99,7 +99,7 @@ def integrated_gradients(
     *,
     n_steps: int = 50,
     integration: str = "gausslegendre",
-    internal_batch_size: int | None = None,
+    internal_batch_size: int | None = DEFAULT_BATCH_SIZE,
 ):
     """IG along the straight line from ``baseline`` (zeros when None) to ``x``.
 

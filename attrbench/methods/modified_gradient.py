@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from attrbench.errors import UnsupportedModelError
-from attrbench.methods.output import as_targets, chunks, expand_baseline, target_output
+from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, chunks, expand_baseline, target_output
 from attrbench.methods.registry import Claim, register_method
 
 _T = torch.Tensor
@@ -289,7 +289,7 @@ def _lrp_rule(epsilon: float):
     kind="modified_gradient",
     reference="Shrikumar et al. 2017 (Rescale rule); 003 Prop 2 and Table 1",
 )
-def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | None = None):
+def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """DeepLIFT-Rescale: (x − x̄) ⊙ ∂^g F/∂x with g = (f(z) − f(z̄))/(z − z̄) (003 Prop 2).
 
     Claims: summation-to-delta (completeness) holds when every path is a product of
@@ -324,7 +324,7 @@ def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | N
     reference="Bach et al. 2015 (ε-rule); 003 Prop 1, Prop 3 and Table 1",
 )
 def epsilon_lrp(
-    model, x, target, baseline, *, epsilon: float = 0.0, internal_batch_size: int | None = None
+    model, x, target, baseline, *, epsilon: float = 0.0, internal_batch_size: int | None = DEFAULT_BATCH_SIZE
 ):
     """ε-LRP: x ⊙ ∂^g F/∂x with g = f(z)/(z + ε·sign z) (003 Prop 1); ε = 0 is the
     ε → 0 limit, with f′ where z → 0.

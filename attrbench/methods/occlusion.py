@@ -52,6 +52,7 @@ def occlusion(model, x, target, baseline, *, internal_batch_size: int | None = D
     differentiable=False,
     kind="perturbation",
     reference="Zeiler & Fergus 2014 §4.2 (sliding occluder); Captum Occlusion",
+    requires={"image"},
 )
 def occlusion_window(
     model,

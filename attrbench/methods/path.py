@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from attrbench.methods.integrated_gradients import line_integral
-from attrbench.methods.output import as_targets, expand_baseline
+from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, expand_baseline
 from attrbench.methods.registry import register_method
 
 
@@ -23,9 +23,9 @@ def nonmonotone_path(
     baseline,
     *,
     detour: float = 1.0,
-    n_steps: int = 50,
+    n_steps: int = 1024,
     integration: str = "gausslegendre",
-    internal_batch_size: int | None = None,
+    internal_batch_size: int | None = DEFAULT_BATCH_SIZE,
 ):
     """Path method along three straight segments, App. C's path generalised to n features
     (the first feature of the flattened input is "x₁", the rest are "the others"):
@@ -37,7 +37,9 @@ def nonmonotone_path(
     A path method satisfies completeness, dummy, linearity and implementation invariance
     (002 §3, line after Definition 5). The path is not monotone, so NDP fails: on
     F = x₁x₂, x′ = (0, 0), x = (1, 0) it gives (1, −1) (002 App. C). The detour is an
-    absolute offset, so ASI is not claimed either.
+    absolute offset, so ASI is not claimed either. ``n_steps`` nodes per segment; the
+    default is higher than IG's because the path is longer and crosses more ReLU kinks
+    (on a ReLU net, 50 nodes left a 17 % completeness residual, 256 about 1 %).
     """
     b = expand_baseline(baseline, x)
     n = len(x)

@@ -112,6 +112,7 @@ class Method:
         self.differentiable = entry.differentiable
         self.kind = entry.kind
         self.reference = entry.reference
+        self.requires = entry.requires
         self.source = entry.source
         self.params = dict(params)
         self._impl = impl
@@ -149,6 +150,11 @@ class MethodEntry:
     source: str
     module: str = ""
     user_code: bool = False  # registered by the decorator outside any plugin discovery
+    requires: frozenset[str] = frozenset()  # subject tags the method needs (e.g. "image")
+
+    def applies_to(self, tags: Iterable[str]) -> bool:
+        """True when a subject with these tags has every tag the method requires."""
+        return self.requires <= set(tags)
 
     def parameters(self) -> dict[str, inspect.Parameter]:
         """Keyword parameters that configure the method."""
@@ -246,11 +252,12 @@ class Registry(Catalog):
         differentiable: bool = True,
         kind: str = "other",
         reference: str = "",
+        requires: Iterable[str] = (),
         source: str | None = None,
     ) -> MethodEntry:
         """Register ``obj`` under ``name``; a taken name raises DuplicateMethodError."""
         self.discover()  # so a clash with a built-in or plugin is caught here, not later
-        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference)
+        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires)
         if source is not None:
             entry.source = source
         return self.add(entry)
@@ -276,7 +283,7 @@ class Registry(Catalog):
         return self.entry(name).build(**params)
 
 
-def _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference) -> MethodEntry:
+def _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires=()) -> MethodEntry:
     _check_signature(name, obj)
     module = getattr(obj, "__module__", "") or ""
     qualname = getattr(obj, "__qualname__", repr(obj))
@@ -290,6 +297,7 @@ def _make_entry(name, obj, claims, needs_baseline, differentiable, kind, referen
         reference=reference,
         source=f"{'built-in' if module.startswith('attrbench.') else 'module'} {module}.{qualname}",
         module=module,
+        requires=frozenset([requires] if isinstance(requires, str) else requires),
     )
 
 
@@ -305,17 +313,20 @@ def register_method(
     differentiable: bool = True,
     kind: str = "other",
     reference: str = "",
+    requires: Iterable[str] = (),
 ) -> Callable[[Callable], Callable]:
     """Register a function ``(model, x, target, baseline, **params) -> Tensor`` or a class
     with such an ``attribute`` method.
 
     ``claims`` are axiom names or :class:`Claim` objects; ``kind`` groups methods in tables
     (``gradient``, ``path``, ``modified_gradient``, ``perturbation``, ``sampling``,
-    ``distributional``, ``control``); ``reference`` cites the paper and equation.
+    ``distributional``, ``control``); ``reference`` cites the paper and equation;
+    ``requires`` lists subject tags the method needs (``{"image"}``): the suites pair it
+    only with subjects that carry them.
     """
 
     def decorate(obj: Callable) -> Callable:
-        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference)
+        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires)
         entry.user_code = registered_by_user_code()
         _LEDGER.append(entry)
         if default_registry.discovered and entry.user_code:

@@ -1,0 +1,55 @@
+"""What a check receives besides the method and subject, and the metadata decorator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from attrbench import guard
+from attrbench.scales import Scale
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    """A check's metadata: where its rows go and which direction is better."""
+
+    suite: str
+    check: str
+    metric: str
+    direction: str  # "higher" | "lower"
+    axiom: str | None = None  # the claim that makes a violation fail the gate
+    requires_differentiable: bool = False
+
+
+def check(**info) -> Callable[[Callable], Callable]:
+    """Attach :class:`CheckInfo` to a check function as ``fn.info``."""
+
+    def decorate(fn: Callable) -> Callable:
+        fn.info = CheckInfo(**info)
+        return fn
+
+    return decorate
+
+
+@dataclass
+class CheckContext:
+    """The scale preset, a generator seeded for this test, and the per-call time limit."""
+
+    scale: Scale
+    generator: torch.Generator
+    timeout: float | None = None
+
+    def samples(self, subject) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The first ``scale.max_samples`` inputs with their targets and baselines."""
+        m = self.scale.max_samples or len(subject.inputs)
+        x, t, b = subject.inputs[:m], subject.targets[:m], subject.baseline
+        if b is not None and b.dim() == x.dim() and b.shape[0] == len(subject.inputs):
+            b = b[:m]
+        return x, t, b
+
+    def attribute(self, method, model, x: Tensor, target, baseline, where: str = "") -> Tensor:
+        """The method's attributions through the harness guard."""
+        return guard.attribute(method, model, x, target, baseline, timeout=self.timeout, where=where)

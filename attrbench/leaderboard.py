@@ -1,0 +1,480 @@
+"""Rank the records and render the leaderboards (pandas for the CSV, tabulate for tables).
+
+Files (``write_leaderboard``): ``results.jsonl`` is the store, a metadata line (which may
+hold a date) and then one Record per line. ``results.csv`` (long format, ``COLUMNS``),
+``README.md`` (overall table and axiom matrix) and one page per suite are rendered from
+the records alone, so the same records give the same bytes. Each file goes to a temporary
+file in the directory first and is then moved into place with ``os.replace``.
+
+Scores. ``SUITES`` says how a suite sums a method up: ``summary_metric == "holds_rate"``
+is the fraction of the method's verdict rows (``holds`` not None) that hold; any other
+name is the mean ``value`` of the method's rows with that metric. Error rows are shown
+but never scored, so a method whose rows all errored has no score in that suite.
+
+Ranks. Within a suite the methods with a score are sorted by (score, best first in the
+suite's direction; then method name) and numbered 1..k: ties get distinct ranks and the
+alphabetically first method takes the better one. The overall rank numbers the methods
+the same way by (mean of their ranks over the suites where they have a score, name); a
+method with no score anywhere has no rank and is listed last.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+from tabulate import tabulate
+
+from attrbench.errors import CorruptResultsError, LeaderboardError
+from attrbench.results import ARROWS, COLUMNS, Record, jsonable
+
+RESULTS_FILE = "results.jsonl"
+CSV_FILE = "results.csv"
+MAIN_PAGE = "README.md"
+#: The summary rule "fraction of verdict rows that hold"; any other name means a mean.
+HOLDS_RATE = "holds_rate"
+#: Characters of an error message shown in a suite page's cell.
+ERROR_CHARS = 60
+
+
+@dataclass(frozen=True)
+class SuiteInfo:
+    """A suite's page and how its summary score is computed (see the module docstring)."""
+
+    name: str
+    title: str
+    page: str
+    summary_metric: str
+    direction: str  # of the summary score: "higher" or "lower" is better
+    description: str
+
+
+SUITES: dict[str, SuiteInfo] = {
+    suite.name: suite
+    for suite in (
+        SuiteInfo(
+            "axioms", "Axioms", "axioms.md", HOLDS_RATE, "higher",
+            "Does each attribution axiom hold on each subject (Lundstrom et al., 002 §2.2)? "
+            "Checked so far: completeness, within Sundararajan et al.'s 5 % of "
+            "F(x) − F(x′). A violation of an axiom the method claims fails its pytest gate; "
+            "the score is the fraction of (axiom, subject) checks that hold.",
+        ),
+        SuiteInfo(
+            "sensitivity_n", "Sensitivity-n", "sensitivity_n.md", "pcc", "higher",
+            "Sensitivity-n (Ancona et al., 003 §4): the Pearson correlation between the sum "
+            "of the attributions of n removed features and the drop of the output they "
+            "cause. Measured so far at n = 1, exactly (every single feature removed).",
+        ),
+        SuiteInfo(
+            "fragility", "Fragility", "fragility.md", "topk_intersection", "higher",
+            "Fragility of the interpretation (Ghorbani et al., 004): how much of the top-k "
+            "attribution (k = 10 % of features) survives a perturbation, measured by top-k "
+            "intersection (004 §2.3). Measured so far under the random sign perturbation of "
+            "004 §3 (ε = 5 % of the domain).",
+        ),
+        SuiteInfo(
+            "boolean", "Boolean", "boolean.md", "influence_cosine", "higher",
+            "Recovery of known influence on exact ReLU circuits of Boolean functions "
+            "(Reing et al., 001 §2.1, §4.1): the cosine similarity between the mean "
+            "|attribution| of each variable and its exact influence, by enumeration.",
+        ),
+    )
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- the store
+
+
+def read_results(path: str | os.PathLike) -> tuple[dict, list[Record]]:
+    """The metadata and records of a ``results.jsonl``; ``({}, [])`` if it does not exist.
+
+    Raises CorruptResultsError naming the file and line when it cannot be read."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _corrupt(path, None, str(exc)) from None
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not lines:
+        return {}, []
+    (first_number, first), *rest = lines
+    metadata = _parse_metadata(path, first_number, _parse_json(path, first_number, first))
+    records = [_parse_record(path, number, _parse_json(path, number, line)) for number, line in rest]
+    return metadata, records
+
+
+def _corrupt(path: Path, line: int | None, problem: str) -> CorruptResultsError:
+    where = str(path) if line is None else f"{path}, line {line}"
+    return CorruptResultsError(
+        f"cannot read the leaderboard results {where}: {problem}. Nothing was written; fix "
+        "that line or move the file away (the next run then starts a new leaderboard)."
+    )
+
+
+def _parse_json(path: Path, line: int, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _corrupt(path, line, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+
+
+def _parse_metadata(path: Path, line: int, data: Any) -> dict:
+    if not (isinstance(data, dict) and isinstance(data.get("metadata"), dict)):
+        raise _corrupt(path, line, 'the first line must be {"metadata": {...}}')
+    return data["metadata"]
+
+
+#: Allowed JSON types per column (str where not listed); None means null is allowed.
+_COLUMN_TYPES: dict[str, tuple] = {
+    "value": (float, int, None),
+    "holds": (bool, None),
+    "claimed": (bool,),
+    "seed": (int,),
+}
+
+
+def _column_ok(column: str, value: Any) -> bool:
+    allowed = _COLUMN_TYPES.get(column, (str,))
+    if value is None or isinstance(value, bool):  # bool is an int to isinstance
+        return (None if value is None else bool) in allowed
+    return isinstance(value, tuple(t for t in allowed if t is not None))
+
+
+def _parse_record(path: Path, line: int, data: Any) -> Record:
+    if not isinstance(data, dict):
+        raise _corrupt(path, line, f"expected a JSON object with the columns, got {type(data).__name__}")
+    missing = [column for column in COLUMNS if column not in data]
+    if missing:
+        raise _corrupt(path, line, f"missing column(s) {', '.join(missing)}")
+    for column in COLUMNS:
+        if not _column_ok(column, data[column]):
+            raise _corrupt(path, line, f"column {column!r} has the wrong type: {data[column]!r}")
+    value = None if data["value"] is None else float(data["value"])
+    try:
+        return Record.from_dict({**data, "value": value})
+    except ValueError as exc:
+        raise _corrupt(path, line, str(exc)) from None
+
+
+def merge(existing: Iterable[Record], new: Iterable[Record]) -> list[Record]:
+    """``existing`` with the rows of every method in ``new`` replaced by ``new``'s rows in
+    the suites ``new`` covers; sorted by (suite, check, metric, method, subject).
+
+    Raises LeaderboardError when the rows are not all of one scale and seed."""
+    existing, new = list(existing), list(new)
+    old_runs, new_runs = _runs(existing), _runs(new)
+    if len(new_runs) > 1 or (new_runs and old_runs - new_runs):
+        raise _mixed_runs(
+            f"the leaderboard holds rows of {_describe(old_runs)} and the new rows are of "
+            f"{_describe(new_runs)}"
+        )
+    methods, suites = {r.method for r in new}, {r.suite for r in new}
+    kept = [r for r in existing if not (r.method in methods and r.suite in suites)]
+    by_key = {r.key: r for r in [*kept, *new]}  # a later row with the same key wins
+    return sorted(by_key.values(), key=_row_order)
+
+
+def _runs(records: Iterable[Record]) -> set[tuple[str, int]]:
+    return {(r.scale, r.seed) for r in records}
+
+
+def _describe(runs: set[tuple[str, int]]) -> str:
+    return " and ".join(f"scale {scale!r} seed {seed}" for scale, seed in sorted(runs))
+
+
+def _mixed_runs(detail: str) -> LeaderboardError:
+    return LeaderboardError(
+        f"{detail}; rows of another scale/seed are never ranked together: use another "
+        "--leaderboard-dir or delete the old results."
+    )
+
+
+def _row_order(record: Record) -> tuple:
+    return (record.key, repr(record))  # repr only orders rows that share a key
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def update_leaderboard(directory: str | os.PathLike, new_records: Iterable[Record], metadata: Mapping) -> list[Path]:
+    """Merge ``new_records`` into ``directory``'s results and rewrite every file.
+
+    Errors (a corrupt store, another scale or seed) are raised before anything is written.
+    The stored metadata is kept where ``metadata`` does not set a key."""
+    store = Path(directory) / RESULTS_FILE
+    old_metadata, existing = read_results(store)
+    try:
+        records = merge(existing, new_records)
+    except LeaderboardError as exc:
+        raise LeaderboardError(f"{store}: {exc}") from None
+    return write_leaderboard(directory, records, {**old_metadata, **metadata})
+
+
+def write_leaderboard(directory: str | os.PathLike, records: Iterable[Record], metadata: Mapping) -> list[Path]:
+    """Write results.jsonl, results.csv, README.md and the suite pages; return their paths."""
+    records = sorted(records, key=_row_order)
+    runs = _runs(records)
+    if len(runs) > 1:
+        raise _mixed_runs(f"the records mix {_describe(runs)}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {RESULTS_FILE: results_jsonl(records, metadata), CSV_FILE: results_csv(records)}
+    files.update(render_pages(records))
+    return [_write_atomic(directory / name, text) for name, text in files.items()]
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def results_jsonl(records: Iterable[Record], metadata: Mapping) -> str:
+    """The store: a metadata line, then one record per line."""
+    lines = [{"metadata": jsonable(metadata)}, *(r.to_dict() for r in records)]
+    return "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in lines)
+
+
+def results_csv(records: Iterable[Record]) -> str:
+    """The records in long format with exactly ``COLUMNS``; values as ``repr(float)``."""
+    rows = [{**r.to_dict(), "value": "" if r.value is None else repr(float(r.value))} for r in records]
+    return pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(index=False, lineterminator="\n")
+
+
+# ------------------------------------------------------------------------------ ranking
+
+
+def suite_scores(records: Iterable[Record], suite: SuiteInfo) -> dict[str, float]:
+    """Each method's summary score in ``suite``; methods without a score are left out."""
+    rows = [r for r in records if r.suite == suite.name and not r.error]
+    if suite.summary_metric == HOLDS_RATE:
+        samples = [(r.method, float(r.holds)) for r in rows if r.holds is not None]
+    else:
+        samples = [(r.method, r.value) for r in rows if r.metric == suite.summary_metric and r.value is not None]
+    by_method: dict[str, list[float]] = defaultdict(list)
+    for method, value in samples:
+        by_method[method].append(value)
+    means = {method: _mean(values) for method, values in by_method.items()}
+    return {method: mean for method, mean in means.items() if not math.isnan(mean)}
+
+
+def _mean(values: list[float]) -> float:
+    try:
+        return math.fsum(values) / len(values)  # exact sum: independent of the row order
+    except ValueError:  # inf and -inf
+        return math.nan
+
+
+def rank(scores: Mapping[str, float], direction: str) -> dict[str, int]:
+    """Ordinal ranks 1..k: sorted by score (best first in ``direction``), then name."""
+    sign = -1.0 if direction == "higher" else 1.0
+    order = sorted(scores, key=lambda method: (sign * scores[method], method))
+    return {method: position for position, method in enumerate(order, 1)}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A method's row of the overall table."""
+
+    method: str
+    scores: dict[str, float]  # suite name -> summary score
+    ranks: dict[str, int]  # suite name -> rank in that suite
+    mean_rank: float | None
+    rank: int | None
+
+
+def standings(records: Iterable[Record]) -> list[Standing]:
+    """Every method with rows in a suite of ``SUITES``, in overall-rank order."""
+    records = [r for r in records if r.suite in SUITES]
+    scores = {name: suite_scores(records, suite) for name, suite in SUITES.items()}
+    ranks = {name: rank(scores[name], suite.direction) for name, suite in SUITES.items()}
+    methods = {r.method for r in records}
+    mean_ranks = {}
+    for method in methods:
+        own = [ranks[name][method] for name in SUITES if method in ranks[name]]
+        if own:
+            mean_ranks[method] = sum(own) / len(own)
+    overall = rank(mean_ranks, "lower")
+    return [
+        Standing(
+            method,
+            {name: scores[name][method] for name in SUITES if method in scores[name]},
+            {name: ranks[name][method] for name in SUITES if method in ranks[name]},
+            mean_ranks.get(method),
+            overall.get(method),
+        )
+        for method in sorted(methods, key=lambda m: (overall.get(m, math.inf), m))
+    ]
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+def _header(label: str, direction: str) -> str:
+    return f"{label} {ARROWS[direction]}"
+
+
+def overall_table(records: Iterable[Record], tablefmt: str = "github") -> str:
+    """Methods × suites: each cell the suite's summary score and the rank in that suite."""
+    headers = ["rank", "method"]
+    headers += [_header(f"{s.title} ({s.summary_metric})", s.direction) for s in SUITES.values()]
+    headers.append(_header("mean rank", "lower"))
+    rows = []
+    for standing in standings(records):
+        cells = [
+            f"{_fmt(standing.scores[name])} (#{standing.ranks[name]})" if name in standing.scores else "–"
+            for name in SUITES
+        ]
+        rows.append(["–" if standing.rank is None else str(standing.rank), standing.method, *cells,
+                     _fmt(standing.mean_rank)])  # fmt: skip
+    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+
+
+def axiom_cell(rows: list[Record]) -> str:
+    """One cell of the axiom matrix: the verdict of one (method, axiom) over its subjects."""
+    verdicts = [r for r in rows if not r.error and r.holds is not None]
+    if any(r.violated and r.claimed for r in verdicts):
+        return "**✗ claimed**"
+    if any(r.violated for r in verdicts):
+        return "✗"
+    if any(r.error for r in rows):
+        return "error"
+    if not verdicts:
+        return "–"
+    return "✓ (claimed)" if any(r.claimed for r in verdicts) else "✓"
+
+
+AXIOM_LEGEND = (
+    "✓ holds on every subject · ✓ (claimed) holds, and the method claims it · ✗ violated on "
+    "at least one subject · **✗ claimed** violated where the method claims it (its pytest "
+    "gate fails) · error: a check raised and nothing was violated (see [axioms.md](axioms.md)) "
+    "· – no verdict. Violations take precedence over errors."
+)
+
+
+def axiom_matrix(records: Iterable[Record], tablefmt: str = "github") -> str:
+    """Methods × axiom checks of the axioms suite (see ``axiom_cell``)."""
+    cells: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for r in records:
+        if r.suite == "axioms":
+            cells[r.method, r.check].append(r)
+    methods = sorted({method for method, _ in cells})
+    checks = sorted({check for _, check in cells})
+    rows = [[method, *(axiom_cell(cells.get((method, check), [])) for check in checks)] for method in methods]
+    return tabulate(rows, headers=["method", *checks], tablefmt=tablefmt, disable_numparse=True)
+
+
+def _provenance(records: list[Record]) -> str:
+    scales = ", ".join(f"`{scale}`" for scale in sorted({r.scale for r in records}))
+    seeds = ", ".join(str(seed) for seed in sorted({r.seed for r in records}))
+    return f"scale {scales}, seed {seeds}"
+
+
+def main_page(records: Iterable[Record]) -> str:
+    """README.md: how it was made, the overall table and the axiom matrix."""
+    records = sorted(records, key=_row_order)
+    links = " · ".join(f"[{s.title}]({s.page})" for s in SUITES.values())
+    parts = ["# attrbench leaderboard"]
+    if not records:
+        parts.append("No results yet: run `pytest suites/` to generate them.")
+        return "\n\n".join(parts) + "\n"
+    parts += [
+        f"Generated by `pytest suites/` at {_provenance(records)}. Regenerate these pages "
+        "from the stored rows with `attrbench leaderboard leaderboards/results.jsonl`.",
+        "## Overall",
+        "Each cell is a method's summary score in a suite and its rank there (#1 is best; ↑ "
+        "higher is better, ↓ lower). `rank` orders the methods by their mean rank over the "
+        "suites where they have a score; ties go to the alphabetically first method. Error "
+        f"rows are shown on the suite pages and never ranked. Suites: {links}.",
+        overall_table(records),
+        "## Axiom matrix",
+        axiom_matrix(records),
+        AXIOM_LEGEND,
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _summary_rule(suite: SuiteInfo) -> str:
+    if suite.summary_metric == HOLDS_RATE:
+        return "the fraction of the method's verdict rows (over every check and subject) that hold"
+    return f"the mean of the method's `{suite.summary_metric}` values over its checks and subjects"
+
+
+def _summary_table(records: list[Record], suite: SuiteInfo) -> str:
+    scores = suite_scores(records, suite)
+    ranks = rank(scores, suite.direction)
+    methods = sorted({r.method for r in records}, key=lambda m: (ranks.get(m, math.inf), m))
+    headers = ["rank", "method", _header(suite.summary_metric, suite.direction), "rows", "errors"]
+    rows = []
+    for method in methods:
+        own = [r for r in records if r.method == method]
+        errors = sum(bool(r.error) for r in own)
+        rows.append([str(ranks.get(method, "–")), method, _fmt(scores.get(method)), str(len(own)), str(errors)])
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _value_cell(record: Record) -> str:
+    if record.error:
+        text = " ".join(record.error.split())[:ERROR_CHARS]
+        return "error: " + text.replace("|", "\\|")
+    mark = {True: " ✓", False: " ✗", None: ""}[record.holds]
+    claimed = " (claimed)" if record.violated and record.claimed else ""
+    return f"{_fmt(record.value)}{mark}{claimed}"
+
+
+def _check_table(rows: list[Record]) -> str:
+    cells = {(r.method, r.subject): _value_cell(r) for r in rows}
+    methods = sorted({r.method for r in rows})
+    subjects = sorted({r.subject for r in rows})
+    table = [[method, *(cells.get((method, subject), "–") for subject in subjects)] for method in methods]
+    first = f"method ({rows[0].metric} {ARROWS[rows[0].direction]})"
+    return tabulate(table, headers=[first, *subjects], tablefmt="github", disable_numparse=True)
+
+
+def suite_page(records: Iterable[Record], suite: SuiteInfo) -> str:
+    """One suite's page: description, ranked summary, one table per (check, metric)."""
+    records = sorted((r for r in records if r.suite == suite.name), key=_row_order)
+    parts = [f"# {suite.title}", suite.description]
+    if not records:
+        parts.append("No results yet: run `pytest suites/` to fill this page.")
+        return "\n\n".join(parts) + "\n"
+    parts += [
+        f"Generated by `pytest suites/` at {_provenance(records)}. [All suites](README.md).",
+        "## Summary",
+        f"The score is {_summary_rule(suite)}. Ranks: #1 is best, ties go to the "
+        "alphabetically first method; error rows are counted here but never scored.",
+        _summary_table(records, suite),
+    ]
+    groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for r in records:
+        groups[r.check, r.metric].append(r)
+    for (check, metric), rows in groups.items():  # records are sorted, so groups are too
+        parts += [f"## `{check}` · `{metric}`", _check_table(rows)]
+    return "\n\n".join(parts) + "\n"
+
+
+def render_pages(records: Iterable[Record]) -> dict[str, str]:
+    """File name → text of README.md and every suite page."""
+    records = list(records)
+    return {MAIN_PAGE: main_page(records), **{s.page: suite_page(records, s) for s in SUITES.values()}}

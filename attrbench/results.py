@@ -1,0 +1,114 @@
+"""Outcomes of checks and the Records that carry them to the leaderboards.
+
+A check returns an :class:`Outcome`; a suite turns it into a :class:`Record` with the
+columns of ``COLUMNS``. Records hold built-in types only (so they travel on pytest-xdist
+reports as ``user_properties``) and serialise to one JSON object each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+COLUMNS = (
+    "suite", "check", "metric", "direction", "method", "subject",
+    "value", "holds", "claimed", "error", "details", "scale", "seed",
+)  # fmt: skip
+
+#: Score directions and the arrow every table header shows.
+ARROWS = {"higher": "↑", "lower": "↓"}
+
+#: user_properties key under which a test report carries its records.
+REPORT_KEY = "attrbench_record"
+
+
+def jsonable(obj: Any) -> Any:
+    """Tensors, numpy values, tuples and sets as plain JSON types (non-finite floats as str)."""
+    if hasattr(obj, "detach") and hasattr(obj, "tolist"):  # torch.Tensor
+        return jsonable(obj.detach().cpu().tolist())
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy array or scalar
+        return jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else str(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj) if isinstance(obj, (set, frozenset)) else obj
+        return [jsonable(v) for v in items]
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return repr(obj)
+
+
+@dataclass
+class Outcome:
+    """What a check found: a scalar ``value`` (the metric), whether the property ``holds``
+    (None for a pure measurement), and JSON-able ``details`` (the counterexample when it
+    does not hold: inputs, attributions, expected values)."""
+
+    value: float
+    holds: bool | None = None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of results.csv (see COLUMNS). ``value`` is None for an error row."""
+
+    suite: str
+    check: str
+    metric: str
+    direction: str  # "higher" or "lower": which values are better
+    method: str
+    subject: str
+    value: float | None
+    holds: bool | None
+    claimed: bool
+    error: str
+    details: str  # JSON text
+    scale: str
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.direction not in ARROWS:
+            raise ValueError(f"direction must be 'higher' or 'lower', got {self.direction!r}")
+
+    @classmethod
+    def from_outcome(cls, outcome: Outcome, *, claimed: bool, **columns: Any) -> "Record":
+        value = None if outcome.value is None else float(outcome.value)
+        if value is not None and not math.isfinite(value):
+            value = None if math.isnan(value) else value
+        return cls(
+            value=value,
+            holds=None if outcome.holds is None else bool(outcome.holds),
+            claimed=bool(claimed),
+            error="",
+            details=json.dumps(jsonable(outcome.details), sort_keys=True),
+            **columns,
+        )
+
+    @classmethod
+    def from_error(cls, error: str, *, claimed: bool, **columns: Any) -> "Record":
+        return cls(value=None, holds=None, claimed=bool(claimed), error=error, details="{}", **columns)
+
+    @property
+    def violated(self) -> bool:
+        return self.holds is False
+
+    @property
+    def key(self) -> tuple:
+        """Identity of a row: a later run with the same key replaces it."""
+        return (self.suite, self.check, self.metric, self.method, self.subject)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Record":
+        names = {f.name for f in fields(cls)}
+        missing = names - set(data)
+        if missing:
+            raise ValueError(f"record lacks {sorted(missing)}")
+        return cls(**{k: data[k] for k in names})

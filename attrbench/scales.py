@@ -1,0 +1,42 @@
+"""Scale presets: how much work each check does. One frozen dataclass per scale.
+
+``quick`` is for CI (the whole benchmark in minutes on 2 cores), ``standard`` is the
+default and produces the committed leaderboards, ``paper`` uses the papers' sample counts.
+Suites read every size from the preset; nothing else branches on the scale's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    #: hypothesis examples per property-based check (axioms issue: 25 / 100 / 500)
+    hypothesis_examples: int
+    #: samples taken from each subject's inputs (None = all)
+    max_samples: int | None
+    #: random subsets per subset size n (Sensitivity-n, 003 §4.1)
+    n_subsets: int
+    #: perturbation draws per sample (fragility, 004 §3)
+    n_perturbations: int
+    #: integration steps used where a check integrates
+    n_steps: int
+
+
+SCALES: dict[str, Scale] = {
+    "quick": Scale("quick", hypothesis_examples=25, max_samples=8, n_subsets=20, n_perturbations=2, n_steps=16),
+    "standard": Scale("standard", hypothesis_examples=100, max_samples=32, n_subsets=100, n_perturbations=4, n_steps=50),
+    "paper": Scale("paper", hypothesis_examples=500, max_samples=None, n_subsets=100, n_perturbations=16, n_steps=300),
+}
+
+
+def get_scale(name: str) -> Scale:
+    """The preset called ``name`` (quick, standard, paper)."""
+    try:
+        return SCALES[name]
+    except KeyError:
+        from attrbench.errors import AttrbenchError
+
+        raise AttrbenchError(f"unknown scale {name!r}; choose one of {', '.join(SCALES)}.") from None
