@@ -43,9 +43,19 @@ class CLIError(AttrbenchError):
 # ------------------------------------------------------------------------------- list
 
 
+def _cwd_on_path() -> None:
+    """Let ``module:attr`` specs name modules in the current directory, as under
+    ``python -m pytest`` (the console script does not put it on sys.path)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def _list(args: argparse.Namespace) -> int:
     from attrbench.methods.registry import default_registry, load_spec
 
+    if args.method:
+        _cwd_on_path()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # problems are printed below
         for spec in args.method or ():
@@ -304,8 +314,7 @@ def _run(args: argparse.Namespace) -> int:
 
     suites = _checked_suites(args.suite)
     _check_workers(args.workers)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # module:attr specs resolve as under `python -m pytest`
+    _cwd_on_path()
     _check_methods(args.method)
     _check_subjects(args.subject)
     argv = pytest_args(
@@ -434,6 +443,12 @@ def _verify(args: argparse.Namespace) -> int:
 
     path = _results_path(args.results)
     metadata, records = _read(path)
+    if args.only:
+        present = {r.method for r in records}
+        absent = [m for m in args.only if m not in present]
+        if absent:
+            raise CLIError(f"{path} has no rows of method(s) {', '.join(absent)}; it has {', '.join(sorted(present))}.")
+        records = [r for r in records if r.method in args.only]
     if not records:
         print(f"{path} holds no rows; nothing to verify.")
         return 0
@@ -446,8 +461,7 @@ def _verify(args: argparse.Namespace) -> int:
     device = args.device or metadata.get("device") or "cpu"
 
     # Methods as the file names them; a --method spec stands in for the method it registers.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # as the re-run (python -m pytest) resolves specs
+    _cwd_on_path()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec_for = {load_spec(spec): spec for spec in args.method or ()}
@@ -463,6 +477,8 @@ def _verify(args: argparse.Namespace) -> int:
     if unknown:
         raise CLIError(f"subject(s) {', '.join(unknown)} of {path} are not registered here.")
     suites = [s for s in SUITE_MARKERS if s in {r.suite for r in records}]
+    if args.rerun_dir and (Path(args.rerun_dir) / "results.jsonl").exists():
+        raise CLIError(f"--rerun-dir {args.rerun_dir} already holds results; give a new or empty directory.")
 
     rerun: list = []
     with tempfile.TemporaryDirectory(prefix="attrbench-verify-") as tmp:
@@ -571,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="relative tolerance on a value (default 1e-6): |a - b| <= ATOL + RTOL*|a|")
     p_verify.add_argument("--method", action="append", metavar="MODULE:ATTR",
                           help="load this spec; the rows of the method it registers are re-run through it")
+    p_verify.add_argument("--only", action="append", metavar="METHOD",
+                          help="verify only the rows of this method (repeatable; default: every row)")
     p_verify.add_argument("--device", choices=("cpu", "cuda"), help="device (default: the file's)")
     p_verify.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="time limit of one method call")
     p_verify.add_argument("-n", dest="workers", type=_workers, metavar="N", help="pytest-xdist workers")

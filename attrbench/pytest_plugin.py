@@ -216,11 +216,14 @@ class Bench:
             method=self.method_name, subject=self.subject_name,
             scale=self.session.scale.name, seed=self.session.seed,
         )  # fmt: skip
+        failure = None
         try:
             outcome = check_fn(self.method, self.subject, self.ctx)
         except MethodFailure as exc:
-            self._record(Record.from_error(str(exc), claimed=claimed, **columns))
-            pytest.fail(f"{exc}", pytrace=False)
+            failure = str(exc)
+        if failure is not None:  # failed outside the except block: the message shows once
+            self._record(Record.from_error(failure, claimed=claimed, **columns))
+            pytest.fail(failure, pytrace=False)
         record = Record.from_outcome(outcome, claimed=claimed, **columns)
         self._record(record)
         if claimed and record.violated:

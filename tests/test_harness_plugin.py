@@ -81,6 +81,16 @@ def noisy(method, subject, ctx):
     return Outcome(value=float((attr.sum(1) * draw).mean()), holds=None, details={"draw": draw[:3]})
 '''
 
+#: A plain callable with no registration: ``--method abplain:zeros`` registers it by spec
+#: (DESIGN.md "pytest suites/ --method pkg.module:obj"), claiming nothing.
+PLAIN = """
+import torch
+
+
+def zeros(model, x, target, baseline):
+    return torch.zeros_like(x)
+"""
+
 CONFTEST = "import abhelpers  # noqa: F401  (registers the ab_* methods)\n"
 
 SUITE = '''
@@ -109,7 +119,7 @@ RENDERED = ("results.csv", *PAGES)  # the files that hold no date, so must be re
 @pytest.fixture
 def project(pytester):
     """A pytester directory holding the helper module, its conftest and the suite file."""
-    pytester.makepyfile(abhelpers=HELPERS, test_mini=SUITE)
+    pytester.makepyfile(abhelpers=HELPERS, abplain=PLAIN, test_mini=SUITE)
     pytester.makeconftest(CONFTEST)
     return pytester
 
@@ -155,11 +165,14 @@ def snapshot(directory) -> dict[str, bytes]:
         (["--attrbench-scale", "huge"], r"--attrbench-scale: invalid choice: 'huge'.*quick.*standard.*paper"),
         (
             ["--method", "integrated_gradient"],
-            r"--method: no attribution method named 'integrated_gradient'\. Did you mean 'integrated_gradients'",
+            r"--method: no attribution method named 'integrated_gradient'\. "
+            r"Did you mean 'integrated_gradients'",
         ),
         (["--subject", "nomatch*"], r"--subject nomatch\* matches no subject; `attrbench list subjects`"),
     ],
-    ids=["seed-negative", "seed-not-int", "timeout-zero", "scale-unknown", "method-unknown", "subject-nomatch"],
+    ids=[
+        "seed-negative", "seed-not-int", "timeout-zero", "scale-unknown", "method-unknown", "subject-nomatch",
+    ],  # fmt: skip
 )
 def test_bad_option_is_a_usage_error_with_a_clear_message(project, args, message):
     """A bad attrbench option stops the run before any test with pytest's usage-error exit
@@ -177,18 +190,22 @@ def test_bad_option_is_a_usage_error_with_a_clear_message(project, args, message
 
 
 def test_unclaimed_violation_passes_and_is_recorded(project):
-    """A method that breaks completeness without claiming it passes (exit 0) and its row
-    says holds False, claimed False; the honest claimant passes with holds True, claimed
-    True. Source: DESIGN.md ("fail only where a *claimed* property is violated") and
-    ``Bench.run`` (records every outcome, fails only on ``claimed and violated``)."""
-    result = bench_run(project, "-m", "axioms", methods=("ab_honest", "ab_unclaimed"))
+    """Methods that break completeness without claiming it (a registered one returning
+    1.1 × IG, and a plain callable given as ``--method abplain:zeros``) pass (exit 0) and
+    their rows say holds False, claimed False; the honest claimant passes with holds True,
+    claimed True. Source: DESIGN.md ("fail only where a *claimed* property is violated";
+    "--method pkg.module:obj — benchmark a method without packaging it") and ``Bench.run``
+    (records every outcome, fails only on ``claimed and violated``)."""
+    methods = ("ab_honest", "ab_unclaimed", "abplain:zeros")
+    result = bench_run(project, "-m", "axioms", methods=methods)
     assert result.ret == pytest.ExitCode.OK, output(result)
-    result.assert_outcomes(passed=2, deselected=4)
+    result.assert_outcomes(passed=3, deselected=6)
     rows = {r["method"]: r for r in jsonl_records(project.path / "lb" / "results.jsonl")}
-    assert set(rows) == {"ab_honest", "ab_unclaimed"}
-    assert (rows["ab_unclaimed"]["holds"], rows["ab_unclaimed"]["claimed"]) == (False, False)
+    assert set(rows) == set(methods)
+    for name in ("ab_unclaimed", "abplain:zeros"):
+        assert (rows[name]["holds"], rows[name]["claimed"]) == (False, False), name
+        assert rows[name]["value"] > rows["ab_honest"]["value"]
     assert (rows["ab_honest"]["holds"], rows["ab_honest"]["claimed"]) == (True, True)
-    assert rows["ab_unclaimed"]["value"] > rows["ab_honest"]["value"]
     assert all(r["error"] == "" and r["suite"] == "axioms" for r in rows.values())
 
 
@@ -344,7 +361,8 @@ def test_corrupt_results_file_is_reported_and_left_untouched(project):
 def test_no_leaderboard_markers_and_terminal_summary(project):
     """``-m axioms`` runs only the tests marked with the axioms suite marker (the plugin
     registers one marker per suite, ``SUITE_MARKERS``); ``--no-leaderboard`` writes no file
-    at all; the terminal summary still prints the "attrbench" section with the run's
+    at all; the report header names the scale and seed (``pytest_report_header``); the
+    terminal summary still prints the "attrbench" section with the run's
     overall table naming the method, and the violation/error counts
     (``Collector.pytest_terminal_summary``)."""
     result = bench_run(project, "-m", "axioms", "--no-leaderboard", methods=("ab_honest",), lb="lb")
@@ -352,6 +370,7 @@ def test_no_leaderboard_markers_and_terminal_summary(project):
     result.assert_outcomes(passed=1, deselected=2)
     result.stdout.fnmatch_lines(
         [
+            "attrbench *: * attribution methods registered, * subjects; scale quick, seed 0",
             "*= attrbench =*",
             "scale quick, seed 0: 1 records from this run",
             "*rank*method*Axioms (holds_rate) ↑*",

@@ -28,8 +28,12 @@ def test_wheel_ships_suites_and_entry_points(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         entry_points = next(zf.read(n).decode() for n in names if n.endswith("entry_points.txt"))
-    assert "attrbench/suites/__init__.py" in names
-    assert "attrbench/methods/registry.py" in names
+    for module in (
+        "attrbench/suites/__init__.py", "attrbench/suites/test_axioms.py", "attrbench/methods/registry.py",
+        "attrbench/subjects/analytic.py", "attrbench/checks/axioms.py", "attrbench/testing/strategies.py",
+        "attrbench/adapters/captum.py", "attrbench/leaderboard.py", "attrbench/pytest_plugin.py",
+    ):  # fmt: skip
+        assert module in names, f"{module} missing from the wheel"
     assert "attrbench = attrbench.cli:main" in entry_points
     assert "attrbench = attrbench.pytest_plugin" in entry_points
 
