@@ -190,9 +190,7 @@ class Bench:
     """The ``bench`` fixture: runs a check on the test's method and subject, records the
     outcome on the report, and fails the test where the gate says so."""
 
-    def __init__(self, session: BenchSession, request, method_name: str, subject_name: str) -> None:
-        import torch
-
+    def __init__(self, session: BenchSession, request, method_name: str, subject_name: str, generator) -> None:
         from attrbench import methods
         from attrbench.checks.context import CheckContext
 
@@ -200,7 +198,6 @@ class Bench:
         self.method_name, self.subject_name = method_name, subject_name
         self.method = methods.get(self.method_name)
         self.subject = _on_device(session.subjects.get(self.subject_name), session.device)
-        generator = torch.Generator(device="cpu").manual_seed(_test_seed(session.seed, request.node))
         self.ctx = CheckContext(scale=session.scale, generator=generator, timeout=session.timeout)
 
     def run(self, check_fn):
@@ -262,9 +259,42 @@ def _violation_message(record, outcome) -> str:
 
 
 @pytest.fixture
-def bench(request, method_name: str, subject_name: str) -> Bench:
+def attrbench_scale(request):
+    """The scale preset (attrbench.scales.Scale) chosen with --attrbench-scale."""
+    return _session(request.config).scale
+
+
+@pytest.fixture
+def attrbench_device(request) -> str:
+    """The device chosen with --attrbench-device ("cpu" or "cuda")."""
+    return _session(request.config).device
+
+
+@pytest.fixture
+def attrbench_methods(request) -> list[str]:
+    """The selected method names (--method, default every registered method)."""
+    return list(_session(request.config).methods)
+
+
+@pytest.fixture
+def attrbench_subjects(request) -> list[str]:
+    """The subject names matching --subject (default every registered subject)."""
+    session = _session(request.config)
+    return session.subjects.available(session.subject_patterns)
+
+
+@pytest.fixture
+def attrbench_generator(request):
+    """A CPU torch.Generator seeded from --attrbench-seed and this test's name."""
+    import torch
+
+    return torch.Generator(device="cpu").manual_seed(_test_seed(_session(request.config).seed, request.node))
+
+
+@pytest.fixture
+def bench(request, method_name: str, subject_name: str, attrbench_generator) -> Bench:
     """Runs a check on this test's (method, subject) pair; see :class:`Bench`."""
-    return Bench(_session(request.config), request, method_name, subject_name)
+    return Bench(_session(request.config), request, method_name, subject_name, attrbench_generator)
 
 
 # -- collection of records and leaderboards -------------------------------------------------

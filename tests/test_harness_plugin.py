@@ -399,3 +399,31 @@ def test_installed_suites_run_with_pyargs_and_write_the_leaderboard(pytester):
     assert rows and {r["suite"] for r in rows} == {"boolean"} and {r["method"] for r in rows} == {"random"}
     assert "random" in (lb / "boolean.md").read_text(encoding="utf-8")
     assert f"leaderboard written to {lb}" in output(result)
+
+
+def test_fixtures_hand_suites_their_settings(pytester):
+    """The plugin's fixtures give a suite the scale preset, device, selected methods and
+    subjects, and a generator seeded from --attrbench-seed and the test's name: the same
+    seed draws the same numbers in two runs, another seed draws others (by construction of
+    ``_test_seed``: a sha256 of seed and test name)."""
+    pytester.makepyfile(
+        test_fixtures="""
+        import torch
+
+        def test_settings(attrbench_scale, attrbench_device, attrbench_methods, attrbench_subjects, attrbench_generator):
+            assert attrbench_scale.name == "quick" and attrbench_scale.hypothesis_examples == 25
+            assert attrbench_device == "cpu"
+            assert attrbench_methods == ["saliency"]
+            assert attrbench_subjects == ["analytic/linear", "analytic/linear_nobias"]
+            print("DRAW", float(torch.rand(1, generator=attrbench_generator)))
+        """
+    )
+    common = ["-s", "-p", "no:hypothesispytest", "--attrbench-scale", "quick", "--method", "saliency", "--subject", "analytic/linear*"]
+
+    def draw(seed: str) -> str:
+        result = pytester.runpytest_subprocess(*common, "--attrbench-seed", seed)
+        assert result.ret == 0, result.stdout.str()
+        return next(line for line in result.stdout.lines if line.startswith("DRAW") or "DRAW" in line)
+
+    first, again, other = draw("3"), draw("3"), draw("4")
+    assert first == again and first != other

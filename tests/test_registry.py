@@ -81,14 +81,14 @@ class PluginSite:
         importlib.invalidate_caches()
         return name
 
-    def dist(self, entry_points: dict[str, str]) -> str:
+    def dist(self, entry_points: dict[str, str], group: str = "attrbench.methods") -> str:
         """Write a real installed distribution (METADATA + entry_points.txt) declaring
-        ``entry_points`` in the ``attrbench.methods`` group; return its name."""
+        ``entry_points`` in ``group``; return its name."""
         name = f"abplug-dist-{uuid.uuid4().hex[:10]}"
         info = self.root / f"{name.replace('-', '_')}-0.1.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-        lines = ["[attrbench.methods]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+        lines = [f"[{group}]"] + [f"{k} = {v}" for k, v in entry_points.items()]
         (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
         importlib.invalidate_caches()
         return name
