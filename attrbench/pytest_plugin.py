@@ -124,7 +124,8 @@ class BenchSession:
         subjects carrying every tag a method ``requires``."""
         from attrbench.methods import default_registry as method_registry
 
-        chosen = [s for s in self.subjects.available(patterns) if s in set(self.subjects.available(self.subject_patterns))]
+        allowed = set(self.subjects.available(self.subject_patterns))
+        chosen = [s for s in self.subjects.available(patterns) if s in allowed]
         return [
             (m, s)
             for m in self.methods

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from attrbench.checks.context import CheckContext, check
-from attrbench.methods.output import as_targets, evaluate, evaluate_hybrids, expand_baseline
+from attrbench.methods.occlusion import single_feature_drops
+from attrbench.methods.output import as_targets, expand_baseline
 from attrbench.results import Outcome
 
 
@@ -29,13 +30,8 @@ def sensitivity_1(method, subject, ctx: CheckContext) -> Outcome:
     counted in the details rather than averaged in."""
     x, t, b = ctx.samples(subject)
     attr = ctx.attribute(method, subject.model, x, t, b, where="sensitivity_1").reshape(len(x), -1)
-    targets = as_targets(t, len(x), x.device)
-    base = expand_baseline(b, x)
-    d = attr.shape[1]
-    features = torch.arange(d)
-    occluded = evaluate_hybrids(subject.model, x, base, targets, lambda s: features[None] != features[s, None], d)
-    drop = evaluate(subject.model, x, targets)[None] - occluded  # (D, N)
-    pcc, degenerate = per_sample_pcc(attr, drop.T.to(attr.dtype))
+    drop = single_feature_drops(subject.model, x, expand_baseline(b, x), as_targets(t, len(x), x.device))
+    pcc, degenerate = per_sample_pcc(attr, drop.to(attr.dtype))
     kept = pcc[~degenerate]
     return Outcome(
         value=float(kept.mean()) if len(kept) else float("nan"),

@@ -164,7 +164,7 @@ class _Multiplier(torch.autograd.Function):
 class _ModifiedGradientMode(TorchFunctionMode):
     """Runs a model with the backward of each elementwise nonlinearity replaced.
 
-    ``rule(f, z, out, k)`` returns g for the k-th nonlinearity call. With ``record=True``
+    ``rule(f, z, out, k, func)`` returns g for the k-th nonlinearity call. With ``record=True``
     the mode only records (z, f(z)) of every call — the baseline pass of DeepLIFT.
     """
 

@@ -32,17 +32,22 @@ def occlusion(model, x, target, baseline, *, internal_batch_size: int | None = D
     on a monotone path below x, so Rᵢ ≥ 0 (NDP); an affine map of feature i maps the
     hybrids onto each other (ASI). It satisfies Sensitivity-1 but not completeness (003 §4).
     """
-    n, d = len(x), x[0].numel()
     b = expand_baseline(baseline, x)
-    t = as_targets(target, n, x.device)
+    t = as_targets(target, len(x), x.device)
+    return single_feature_drops(model, x, b, t, internal_batch_size).reshape(x.shape)
+
+
+def single_feature_drops(model, x, baseline, targets, batch_size: int | None = DEFAULT_BATCH_SIZE) -> torch.Tensor:
+    """F(x) − F(x with feature i set to the baseline), for every input element i: shape
+    (N, D). Occlusion-1 itself, and the n = 1 ground truth of Sensitivity-n (003 §4)."""
+    d = x[0].numel()
     features = torch.arange(d)
 
     def keep_all_but_one(s: slice) -> torch.Tensor:
         return features[None, :] != features[s, None]
 
-    occluded = evaluate_hybrids(model, x, b, t, keep_all_but_one, d, internal_batch_size)
-    full = evaluate(model, x, t, internal_batch_size)
-    return (full[None] - occluded).T.reshape(x.shape)
+    occluded = evaluate_hybrids(model, x, baseline, targets, keep_all_but_one, d, batch_size)
+    return (evaluate(model, x, targets, batch_size)[None] - occluded).T
 
 
 @register_method(

@@ -158,10 +158,9 @@ class MethodEntry:
 
     def parameters(self) -> dict[str, inspect.Parameter]:
         """Keyword parameters that configure the method."""
-        if inspect.isclass(self.obj):
-            params = list(inspect.signature(self.obj).parameters.values())
-        else:
-            params = list(inspect.signature(self.obj).parameters.values())[4:]
+        params = list(inspect.signature(self.obj).parameters.values())
+        if not inspect.isclass(self.obj):
+            params = params[4:]  # after (model, x, target, baseline)
         return {
             p.name: p
             for p in params
@@ -169,8 +168,7 @@ class MethodEntry:
         }
 
     def _takes_any_keyword(self) -> bool:
-        target = self.obj
-        return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
+        return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(self.obj).parameters.values())
 
     def build(self, **params: Any) -> Method:
         accepted = self.parameters()

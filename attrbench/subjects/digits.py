@@ -139,25 +139,13 @@ def data(recipe: Recipe):
 
 def subject(name: str):
     """Build the digits subject ``name`` (trained now, or loaded from the cache)."""
-    import torch
-
-    from attrbench.subjects.registry import Subject
-    from attrbench.subjects.training import trained
+    from attrbench.subjects.training import trained_subject
 
     recipe = RECIPES[name]
-    split = data(recipe)
-    result = trained(name, recipe, split)
-    return Subject(
-        name=name,
-        model=result.model,
-        inputs=split.x_test,
-        targets=split.y_test,
-        baseline=torch.zeros(1, *recipe.input_shape, dtype=split.x_test.dtype),
-        domain=DOMAIN,
-        tags=tags(recipe),
-        truth={"accuracy": result.accuracy, "key": result.key, "recipe": recipe.as_dict(), "data": DATA},
-        description=_describe(name, recipe),
-    )
+    return trained_subject(
+        name, recipe, data(recipe), domain=DOMAIN, tags=tags(recipe),
+        description=_describe(name, recipe), truth={"data": DATA},
+    )  # fmt: skip
 
 
 def _describe(name: str, recipe: Recipe) -> str:

@@ -86,29 +86,11 @@ def data():
 @register_subject(NAME, tags=TAGS, description=DESCRIPTION)
 def breast_cancer_mlp():
     """Small ReLU MLP on standardised breast-cancer features (held-out test rows as inputs)."""
-    import torch
-
-    from attrbench.subjects.registry import Subject
-    from attrbench.subjects.training import trained
+    from attrbench.subjects.training import trained_subject
 
     split, domain = data()
     _, mean, std = _standardised()
-    result = trained(NAME, RECIPE, split)
-    return Subject(
-        name=NAME,
-        model=result.model,
-        inputs=split.x_test,
-        targets=split.y_test,
-        baseline=torch.zeros(1, *RECIPE.input_shape, dtype=split.x_test.dtype),
-        domain=domain,
-        tags=TAGS,
-        truth={
-            "accuracy": result.accuracy,
-            "key": result.key,
-            "recipe": RECIPE.as_dict(),
-            "data": DATA,
-            "mean": mean.tolist(),
-            "std": std.tolist(),
-        },
-        description=DESCRIPTION,
-    )
+    return trained_subject(
+        NAME, RECIPE, split, domain=domain, tags=TAGS, description=DESCRIPTION,
+        truth={"data": DATA, "mean": mean.tolist(), "std": std.tolist()},
+    )  # fmt: skip

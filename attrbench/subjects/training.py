@@ -319,3 +319,25 @@ def trained(name: str, recipe: Recipe, data: Split) -> Trained:
     model.eval()
     model.requires_grad_(False)
     return Trained(model=model, accuracy=acc, key=key, path=path, from_cache=from_cache)
+
+
+def trained_subject(name: str, recipe: Recipe, data: Split, *, domain, tags, description: str, truth=None):
+    """The Subject of a trained model: ``recipe`` trained on ``data`` (or loaded from the
+    cache), its test split as inputs and targets, the zero baseline, and
+    ``truth["accuracy"]``, ``key`` and ``recipe`` plus any extra ``truth``."""
+    import torch
+
+    from attrbench.subjects.registry import Subject
+
+    result = trained(name, recipe, data)
+    return Subject(
+        name=name,
+        model=result.model,
+        inputs=data.x_test,
+        targets=data.y_test,
+        baseline=torch.zeros(1, *recipe.input_shape, dtype=data.x_test.dtype),
+        domain=domain,
+        tags=tags,
+        truth={"accuracy": result.accuracy, "key": result.key, "recipe": recipe.as_dict(), **(truth or {})},
+        description=description,
+    )
