@@ -237,12 +237,13 @@ def _check_methods(names) -> None:
 
 
 def _check_subjects(patterns) -> None:
+    from attrbench.pytest_plugin import matches_generated
     from attrbench.subjects.registry import default_registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for pattern in patterns or ():
-            if not default_registry.available(pattern):
+            if not default_registry.available(pattern) and not matches_generated([pattern]):
                 raise CLIError(f"--subject {pattern!r} matches no subject; `attrbench list subjects` shows them.")
 
 
@@ -438,7 +439,7 @@ def mismatch_table(mismatches, tablefmt: str = "simple") -> str:
 def _verify(args: argparse.Namespace) -> int:
     from attrbench.leaderboard import read_results
     from attrbench.methods.registry import default_registry, load_spec
-    from attrbench.pytest_plugin import SCALE_NAMES, SUITE_MARKERS
+    from attrbench.pytest_plugin import GENERATED, SCALE_NAMES, SUITE_MARKERS
     from attrbench.subjects.registry import default_registry as subject_registry
 
     path = _results_path(args.results)
@@ -473,7 +474,7 @@ def _verify(args: argparse.Namespace) -> int:
                     "registers it, or pass --method module:attr for it."
                 )
         file_subjects = sorted({r.subject for r in records})
-        unknown = [s for s in file_subjects if s not in subject_registry.available()]
+        unknown = [s for s in file_subjects if s not in subject_registry.available() and s != GENERATED]
     if unknown:
         raise CLIError(f"subject(s) {', '.join(unknown)} of {path} are not registered here.")
     suites = [s for s in SUITE_MARKERS if s in {r.suite for r in records}]

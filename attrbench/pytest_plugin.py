@@ -108,7 +108,7 @@ class BenchSession:
             self.methods = names or methods.available()
             self.subjects = subjects.default_registry
             self.subjects.discover()
-        if not self.subjects.available(self.subject_patterns):
+        if not self.subjects.available(self.subject_patterns) and not matches_generated(self.subject_patterns):
             raise pytest.UsageError(
                 f"--subject {' '.join(self.subject_patterns)} matches no subject; "
                 "`attrbench list subjects` shows them."
@@ -121,17 +121,33 @@ class BenchSession:
 
     def pairs(self, patterns: tuple[str, ...]) -> list[tuple[str, str]]:
         """(method, subject) pairs for a suite test: its subjects ∩ --subject, and only the
-        subjects carrying every tag a method ``requires``."""
+        subjects carrying every tag a method ``requires``. The pseudo-subject ``generated``
+        (hypothesis-drawn cases, attrbench.checks.generated) comes last where both the
+        test's patterns and --subject match it, for methods that require no tag."""
         from attrbench.methods import default_registry as method_registry
 
         allowed = set(self.subjects.available(self.subject_patterns))
         chosen = [s for s in self.subjects.available(patterns) if s in allowed]
-        return [
+        found = [
             (m, s)
             for m in self.methods
             for s in chosen
             if method_registry.entry(m).applies_to(self.subjects.entries[s].tags)
         ]
+        if matches_generated(patterns) and matches_generated(self.subject_patterns):
+            found += [(m, GENERATED) for m in self.methods if not method_registry.entry(m).requires]
+        return found
+
+
+#: The pseudo-subject of hypothesis-drawn cases (attrbench.checks.generated).
+GENERATED = "generated"
+
+
+def matches_generated(patterns) -> bool:
+    """True when a glob in ``patterns`` matches the pseudo-subject ``generated``."""
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(GENERATED, p) for p in patterns)
 
 
 def pytest_configure(config) -> None:
@@ -198,7 +214,8 @@ class Bench:
         self.session, self.request = session, request
         self.method_name, self.subject_name = method_name, subject_name
         self.method = methods.get(self.method_name)
-        self.subject = _on_device(session.subjects.get(self.subject_name), session.device)
+        self.generated = subject_name == GENERATED
+        self.subject = None if self.generated else session.subjects.get(self.subject_name).to(session.device)
         self.ctx = CheckContext(scale=session.scale, generator=generator, timeout=session.timeout)
 
     def run(self, check_fn):
@@ -208,7 +225,15 @@ class Bench:
         from attrbench.results import Record
 
         info = check_fn.info
-        claimed = info.axiom is not None and self.method.claims_axiom(info.axiom, self.subject.tags)
+        if self.generated:
+            if info.cases is None:
+                raise pytest.UsageError(f"check {info.check!r} names no strategy (CheckInfo.cases) to draw cases from")
+            from attrbench.checks.generated import generated
+
+            check_fn = generated(check_fn, info.cases, device=self.session.device)
+            claimed = info.axiom is not None and any(c.axiom == info.axiom for c in self.method.claims)
+        else:
+            claimed = info.axiom is not None and self.method.claims_axiom(info.axiom, self.subject.tags)
         columns = dict(
             suite=info.suite, check=info.check, metric=info.metric, direction=info.direction,
             method=self.method_name, subject=self.subject_name,
@@ -232,18 +257,6 @@ class Bench:
         from attrbench.results import REPORT_KEY
 
         self.request.node.user_properties.append((REPORT_KEY, record.to_dict()))
-
-
-def _on_device(subject, device: str):
-    if device == "cpu":
-        return subject
-    import copy
-
-    moved = copy.copy(subject)
-    moved.model = copy.deepcopy(subject.model).to(device)
-    moved.inputs, moved.targets = subject.inputs.to(device), subject.targets.to(device)
-    moved.baseline = None if subject.baseline is None else subject.baseline.to(device)
-    return moved
 
 
 def _violation_message(record, outcome) -> str:

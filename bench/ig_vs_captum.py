@@ -84,7 +84,11 @@ def pairs(x):
         )
 
     return [
-        ("IG gausslegendre, 50 steps", ours("integrated_gradients", n_steps=N_STEPS), ig("gausslegendre")),
+        (
+            "IG gausslegendre, 50 steps",
+            ours("integrated_gradients", n_steps=N_STEPS, integration="gausslegendre"),
+            ig("gausslegendre"),
+        ),
         (
             "IG riemann_trapezoid, 50 steps",
             ours("integrated_gradients", n_steps=N_STEPS, integration="riemann_trapezoid"),

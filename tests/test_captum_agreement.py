@@ -101,7 +101,9 @@ def test_integrated_gradients_matches_captum(subject, use_baseline):
     rounds its step sizes to float32, ~1e-7 relative)."""
     model, x, target, baseline = subject
     b = baseline if use_baseline else None
-    ours = methods.get("integrated_gradients", n_steps=N_STEPS).attribute(model, x, target, b)
+    ours = methods.get("integrated_gradients", n_steps=N_STEPS, integration="gausslegendre").attribute(
+        model, x, target, b
+    )
     theirs = captum_attr.IntegratedGradients(model).attribute(
         x, baselines=b, target=target, n_steps=N_STEPS, method="gausslegendre"
     )
@@ -183,7 +185,7 @@ def test_wrapped_captum_ig_equals_builtin_ig(subject):
     assert method.needs_baseline and method.claims_axiom("completeness")
     assert method.source == "captum adapter captum.attr.IntegratedGradients"
     assert method.params == {"n_steps": 50}
-    _agree(method.attribute(model, x, target, baseline), _ours("integrated_gradients", subject, n_steps=50))
+    _agree(method.attribute(model, x, target, baseline), _ours("integrated_gradients", subject, n_steps=50, integration="gausslegendre"))
 
 
 def test_wrap_metadata_from_signature():

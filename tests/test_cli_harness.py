@@ -171,7 +171,7 @@ def test_run_exit_code_is_the_gate(tmp_path):
     done = cli("run", "--method", "abcli_overclaim:overclaim", *args, cwd=tmp_path)  # spec found from the cwd
     assert done.returncode == 1, done.stdout + done.stderr
     assert "cli_overclaim claims completeness, violated on analytic/product" in done.stdout
-    assert "F(x) - F(baseline)" in done.stdout
+    assert "F(x) - F(x')" in done.stdout
     assert not list(tmp_path.glob("leaderboards"))  # --no-leaderboard
 
 

@@ -231,10 +231,10 @@ def test_claimed_violation_and_method_errors_fail_their_tests_and_keep_other_row
     result.stdout.fnmatch_lines(
         [
             "*ab_liar claims completeness, violated on analytic/linear: completeness_residual = *",
-            "*sum_of_attributions: *",
+            "*sum of attributions: *",
         ]
     )
-    assert "F(x) - F(baseline): " in text
+    assert "F(x) - F(x'): " in text
     assert "method 'ab_raises' in completeness raised RuntimeError: boom from ab_raises" in text
     assert "method 'ab_shape' in completeness returned shape (8, 7) for input (8, 8)" in text
     assert "method 'ab_slow' in completeness exceeded the 0.5 s time limit" in text

@@ -105,7 +105,7 @@ def test_nonmonotone_path_is_complete():
     model = smooth_net(5)
     torch.manual_seed(6)
     x, base = torch.randn(4, 5), torch.randn(4, 5)
-    attr = methods.get("nonmonotone_path", detour=0.5).attribute(model, x, 2, base)
+    attr = methods.get("nonmonotone_path", detour=0.5, integration="gausslegendre").attribute(model, x, 2, base)
     delta = model(x)[:, 2] - model(base)[:, 2]
     assert torch.allclose(attr.sum(1), delta, atol=1e-10)
 
@@ -121,11 +121,12 @@ def test_expected_gradients_with_one_reference_is_ig():
 
 
 def test_expected_gradients_distributional_completeness():
-    """002 App. K: Σᵢ EGᵢ = F(x) − E_{X′~D} F(X′), with D the reference rows."""
+    """002 App. K: Σᵢ EGᵢ = F(x) − E_{X′~D} F(X′), with D the reference rows (Gauss–Legendre
+    is exact to rounding on this analytic integrand)."""
     model = smooth_net(9)
     torch.manual_seed(10)
     x, refs = torch.randn(4, 5), torch.randn(7, 5)
-    eg = methods.get("expected_gradients", n_steps=40).attribute(model, x, 1, refs)
+    eg = methods.get("expected_gradients", n_steps=40, integration="gausslegendre").attribute(model, x, 1, refs)
     expected = model(x)[:, 1] - model(refs)[:, 1].mean()
     assert torch.allclose(eg.sum(1), expected, atol=1e-10)
 
@@ -164,3 +165,59 @@ def test_quadrature_weights_sum_to_one():
         for n in (2, 7, 50):
             nodes, weights = quadrature(rule, n)
             assert abs(weights.sum() - 1) < 1e-14 and nodes.min() >= 0 and nodes.max() <= 1
+
+
+class NarrowBump(torch.nn.Module):
+    """F(x) = ReLU(x − 0.5) − ReLU(x − 0.505): flat except a ramp of width 0.005."""
+
+    def forward(self, x):
+        return (torch.relu(x - 0.5) - torch.relu(x - 0.505)).sum(1, keepdim=True)
+
+
+def test_adaptive_rule_sees_a_region_a_fixed_rule_misses():
+    """On [0, 1] the ramp of NarrowBump lies between two of the 50 Gauss–Legendre nodes
+    (node spacing ≈ 0.03 near 0.5), so the fixed rule returns 0 although F(1) − F(0) =
+    0.005 (by hand); the adaptive rule's interval residual F(b) − F(a) ≠ trapezoid sees it
+    and returns 0.005 to its tolerance."""
+    x, base = torch.ones(1, 1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64)
+    fixed = methods.get("integrated_gradients", integration="gausslegendre").attribute(NarrowBump(), x, 0, base)
+    adaptive = methods.get("integrated_gradients", integration="adaptive").attribute(NarrowBump(), x, 0, base)
+    assert fixed.item() == 0.0
+    assert abs(adaptive.item() - 0.005) <= 1e-9
+
+
+def test_adaptive_rule_is_exact_on_piecewise_linear_nets_and_linear_in_the_model():
+    """On a ReLU net IG is exact when every linear piece is integrated exactly; the
+    expected value is a 20000-node midpoint rule in float64 (error ≤ kinks·jump/20000,
+    ~1e-5), and A(2F − 3G) = 2A(F) − 3A(G) must hold to the adaptive tolerance."""
+    torch.manual_seed(3)
+    f = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU(),
+                            torch.nn.Linear(16, 2)).double()  # fmt: skip
+    g = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).double()
+    x, base = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    ig = methods.get("integrated_gradients")
+    reference = methods.get("integrated_gradients", n_steps=20000, integration="riemann_middle")
+    assert torch.allclose(ig.attribute(f, x, 1, base), reference.attribute(f, x, 1, base), atol=1e-4)
+
+    class Combined(torch.nn.Module):
+        def forward(self, z):
+            return 2 * f(z) - 3 * g(z)
+
+    lhs = ig.attribute(Combined(), x, 1, base)
+    rhs = 2 * ig.attribute(f, x, 1, base) - 3 * ig.attribute(g, x, 1, base)
+    assert torch.allclose(lhs, rhs, atol=1e-5)
+    total = ig.attribute(f, x, 1, base).sum(1)
+    with torch.no_grad():
+        delta = f(x)[:, 1] - f(base)[:, 1]
+    assert torch.allclose(total, delta, atol=1e-5)
+
+
+def test_adaptive_rule_agrees_with_gauss_legendre_on_smooth_nets():
+    """On a tanh net Gauss–Legendre with 50 nodes is accurate to ~1e-12 (analytic
+    integrand), so the adaptive trapezoids must agree with it to their tolerance."""
+    model = smooth_net(5)
+    torch.manual_seed(8)
+    x, base = torch.randn(4, 5), torch.randn(4, 5)
+    gl = methods.get("integrated_gradients", integration="gausslegendre").attribute(model, x, 1, base)
+    adaptive = methods.get("integrated_gradients").attribute(model, x, 1, base)
+    assert torch.allclose(gl, adaptive, atol=1e-5)

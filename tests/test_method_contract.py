@@ -18,8 +18,8 @@ FAST = {
     "gradient_shap": {"n_samples": 4},
     "shapley_sampling": {"n_samples": 3},
     "integrated_gradients": {"n_steps": 8},
-    "expected_gradients": {"n_steps": 8},
-    "nonmonotone_path": {"n_steps": 8},
+    "expected_gradients": {"n_steps": 8, "integration": "gausslegendre"},  # IG covers "adaptive"
+    "nonmonotone_path": {"n_steps": 8, "integration": "gausslegendre"},
 }
 
 

@@ -109,7 +109,7 @@ def test_app_j_pairs_are_epsilon_apart_with_ig_jump_two():
     """002 App. J: each recorded pair is ‖x − x̄‖ = ε apart, and IG₁ differs by 2 across it
     (scipy quadrature of the max unit's gradient)."""
     s = subjects.get("analytic/max_abs_diff")
-    for (i, j), eps in zip(s.truth["app_j_pairs"], s.truth["app_j_epsilons"]):
+    for (i, j), eps in zip(s.truth["lipschitz_pairs"], s.truth["app_j_epsilons"]):
         # inputs are float32: 1 ± ε/2 is rounded to within one ulp of 1 (2⁻²³ ≈ 1.2e-7) each
         assert float((s.inputs[i] - s.inputs[j]).norm()) == pytest.approx(eps, abs=2.5e-7)
         ig_i = path_integral(s.model, 0, torch.zeros(2), s.inputs[i])

@@ -22,6 +22,9 @@ class CheckInfo:
     direction: str  # "higher" | "lower"
     axiom: str | None = None  # the claim that makes a violation fail the gate
     requires_differentiable: bool = False
+    #: A zero-argument factory of the hypothesis strategy whose cases the check also runs
+    #: on (the subject ``generated``; see attrbench.checks.generated), or None.
+    cases: Callable | None = None
 
 
 def check(**info) -> Callable[[Callable], Callable]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from attrbench.methods.integrated_gradients import line_integral
+from attrbench.methods.integrated_gradients import ADAPTIVE, line_integral
 from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, gradient
 from attrbench.methods.registry import register_method
 
@@ -43,7 +43,7 @@ def expected_gradients(
     *,
     n_baselines: int | None = None,
     n_steps: int = 50,
-    integration: str = "gausslegendre",
+    integration: str = ADAPTIVE,
     seed: int = 0,
     internal_batch_size: int | None = DEFAULT_BATCH_SIZE,
 ):
@@ -52,7 +52,8 @@ def expected_gradients(
     Every reference is used unless ``n_baselines`` is smaller than the reference set, in
     which case that many rows are drawn without replacement by a generator seeded with
     ``seed`` (the same rows for every sample). The inner integral uses a deterministic
-    quadrature, so Σᵢ EGᵢ = F(x) − mean_m F(x'_m) up to quadrature error: the
+    rule (``integration`` as in integrated_gradients), so Σᵢ EGᵢ = F(x) − mean_m F(x'_m)
+    up to quadrature error: the
     distributional completeness of 002 App. K (exact in expectation when rows are drawn).
     Dummy, linearity, implementation invariance and ASI carry over from IG (002 §5);
     NDP in its distributional form (002 §5, item 4) holds because every quadrature

@@ -78,15 +78,29 @@ def gradient(
     With ``create_graph`` (default: ``points.requires_grad``) the result stays
     differentiable with respect to whatever ``points`` was computed from.
     """
+    return values_and_gradients(model, points, targets, batch_size, create_graph)[1]
+
+
+def values_and_gradients(
+    model,
+    points: Tensor,
+    targets: Tensor,
+    batch_size: int | None = None,
+    create_graph: bool | None = None,
+) -> tuple[Tensor, Tensor]:
+    """F (detached, shape (P,)) and ∂F/∂x (as :func:`gradient`) from the same passes."""
     create_graph = points.requires_grad if create_graph is None else create_graph
-    grads = []
+    values, grads = [], []
     for s in chunks(len(points), batch_size):
         with torch.enable_grad():
             p = points[s] if create_graph else points[s].detach().requires_grad_(True)
             f = target_output(model, p, targets[s])
             (g,) = torch.autograd.grad(f.sum(), p, create_graph=create_graph)
+        values.append(f.detach())
         grads.append(g)
-    return grads[0] if len(grads) == 1 else torch.cat(grads)
+    if len(grads) == 1:
+        return values[0], grads[0]
+    return torch.cat(values), torch.cat(grads)
 
 
 def repeat_targets(targets: Tensor, times: int) -> Tensor:

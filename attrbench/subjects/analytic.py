@@ -137,7 +137,7 @@ APP_J_EPSILONS = (0.5, 0.1, 0.01, 0.001)
 def max_abs_diff() -> Subject:
     """F = max(y₂−y₁, y₁−y₂) on [0, 2]² with x′ = 0 (002 App. J). Rows 2k and 2k+1 are
     x = (1, 1+ε/2) and x̄ = (1, 1−ε/2): ‖x − x̄‖ = ε yet |IG₁(x) − IG₁(x̄)| = 2, so IG is not
-    Lipschitz. (By the definition IG₁(x) = −1 and IG₁(x̄) = +1; App. J prints the two
+    Lipschitz; ``truth["lipschitz_pairs"]`` names them for the Lipschitz check. (By the definition IG₁(x) = −1 and IG₁(x̄) = +1; App. J prints the two
     signs the other way round, which leaves the jump of 2 unchanged.)"""
     pairs = []
     for eps in APP_J_EPSILONS:
@@ -147,7 +147,7 @@ def max_abs_diff() -> Subject:
     model = MaxAbsDiff()
     sign = torch.sign(x[:, 0] - x[:, 1])  # ∂F/∂y₁ along the whole IG path
     truth = {
-        "app_j_pairs": [(2 * k, 2 * k + 1) for k in range(len(APP_J_EPSILONS))],
+        "lipschitz_pairs": [(2 * k, 2 * k + 1) for k in range(len(APP_J_EPSILONS))],
         "app_j_epsilons": APP_J_EPSILONS,
         "integrated_gradients": torch.stack([x[:, 0] * sign, -x[:, 1] * sign], 1),
     }
@@ -353,7 +353,8 @@ def equivalent() -> Subject:
     """Two functionally equivalent ReLU networks with different implementations: the
     subject's model and ``truth["equivalent"]`` (permuted hidden units, a unit split in
     two, dead units added). Implementation invariance (002 axiom 2) requires equal
-    attributions; DeepLIFT is known to break it."""
+    attributions. These re-implementations keep every unit's reference activation
+    ratios, so even DeepLIFT's Rescale multipliers agree on them."""
     gen = _generator(11)
     n, h, c = 5, 6, 3
     net = nn.Sequential(nn.Linear(n, h), nn.ReLU(), nn.Linear(h, c))

@@ -71,6 +71,27 @@ class Subject:
         if not bool(((self.inputs >= lo) & (self.inputs <= hi)).all()):
             raise InputShapeError(f"subject {self.name!r}: inputs leave the domain [{lo}, {hi}].")
 
+    def to(self, device) -> "Subject":
+        """A copy on ``device`` (this subject when it is already there): the model, the
+        tensors, and the tensors and modules in ``truth``, are moved; the rest is shared."""
+        import copy
+
+        import torch
+
+        if str(device) == str(self.inputs.device):
+            return self
+
+        def move(value):
+            if isinstance(value, torch.nn.Module):
+                return copy.deepcopy(value).to(device)
+            return value.to(device) if isinstance(value, torch.Tensor) else value
+
+        moved = copy.copy(self)
+        moved.model = move(self.model)
+        moved.inputs, moved.targets, moved.baseline = move(self.inputs), move(self.targets), move(self.baseline)
+        moved.truth = {key: move(value) for key, value in self.truth.items()}
+        return moved
+
 
 @dataclass
 class SubjectEntry:

@@ -58,17 +58,20 @@ __all__ = [
     "LinearCombinationCase",
     "MonotoneCase",
     "Network",
+    "NetworkCase",
     "SingleFeatureChange",
     "SymmetricCase",
     "WeightedSum",
     "affine_maps",
     "baselines",
     "build_network",
+    "describe",
     "dummy_cases",
     "equivalent_network_pairs",
     "inputs",
     "linear_combinations",
     "monotone_cases",
+    "network_cases",
     "networks",
     "seeds",
     "single_feature_changes",
@@ -114,14 +117,13 @@ def _check_domain(domain) -> tuple[float, float]:
 
 
 def _linear(weight: Tensor, bias: Tensor | None) -> nn.Linear:
-    """An nn.Linear holding exactly these tensors (built without touching any RNG)."""
-    layer = nn.utils.skip_init(
-        nn.Linear, weight.shape[1], weight.shape[0], bias=bias is not None, dtype=weight.dtype
-    )
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        if bias is not None:
-            layer.bias.copy_(bias)
+    """An nn.Linear holding exactly these tensors (built without touching any RNG and
+    without the cost of initialising weights that are replaced at once)."""
+    layer = nn.Linear.__new__(nn.Linear)
+    nn.Module.__init__(layer)
+    layer.in_features, layer.out_features = weight.shape[1], weight.shape[0]
+    layer.weight = nn.Parameter(weight.detach().clone())
+    layer.bias = None if bias is None else nn.Parameter(bias.detach().clone())
     return layer
 
 
@@ -157,6 +159,19 @@ class Network:
     def __call__(self, x: Tensor) -> Tensor:
         with torch.no_grad():
             return self.model(x)
+
+    def describe(self) -> dict:
+        """Architecture, seed and every weight, as plain Python values (for reports)."""
+        sizes = " → ".join(str(k) for k in (self.n_features, *self.widths, self.n_outputs))
+        act = f" {self.activation}" if self.activation else " affine"
+        return {
+            "architecture": f"{sizes}{act}{', bias' if self.bias else ', no bias'}, seed {self.seed}",
+            "layers": [
+                {"weight": layer.weight.detach().tolist(),
+                 "bias": None if layer.bias is None else layer.bias.detach().tolist()}
+                for layer in self.layers
+            ],
+        }  # fmt: skip
 
 
 def _tags(activation: str | None, depth: int, bias: bool) -> frozenset[str]:
@@ -353,6 +368,25 @@ def baselines(
 # --------------------------------------------------------------------------- cases
 
 
+def describe(case) -> dict:
+    """A readable account of a drawn case (for counterexamples): each network's
+    :meth:`Network.describe`, the inputs, baselines and targets as lists, and the axiom's
+    own data; composed modules (``combined``, ``transformed_model``) are left out because
+    their parts are listed."""
+    import dataclasses
+
+    out = {"case": type(case).__name__}
+    for f in dataclasses.fields(case):
+        value = getattr(case, f.name)
+        if isinstance(value, Network):
+            out[f.name] = value.describe()
+        elif isinstance(value, Tensor):
+            out[f.name] = value.detach().tolist()
+        elif not isinstance(value, nn.Module):
+            out[f.name] = value
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class _Case:
     network: Network
@@ -416,6 +450,37 @@ def _points(draw, n, m, domain, dtype):
 
 def _net_args(kwargs: dict) -> tuple:
     return tuple(kwargs[k] for k in ("n_features", "depth", "width", "activations", "bias", "n_outputs"))
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkCase(_Case):
+    """A drawn network with inputs, baselines and targets and no further structure: the
+    cases of axioms that hold for every F (completeness, 002 axiom 3; Lipschitz, §4.1)."""
+
+    axiom = "any"
+
+
+@st.composite
+def network_cases(
+    draw,
+    *,
+    n_features=_NET_DEFAULTS["n_features"],
+    depth=_NET_DEFAULTS["depth"],
+    width=_NET_DEFAULTS["width"],
+    activations=_NET_DEFAULTS["activations"],
+    bias=_NET_DEFAULTS["bias"],
+    n_outputs=_NET_DEFAULTS["n_outputs"],
+    domain=DEFAULT_DOMAIN,
+    batch=st.integers(1, 4),
+    dtype: torch.dtype = torch.float64,
+) -> NetworkCase:
+    """:class:`NetworkCase`: a network from :func:`networks` and (x, x') from
+    :func:`inputs` and :func:`baselines` with targets below its output count."""
+    net = draw(networks(n_features=n_features, depth=depth, width=width, activations=activations,
+                        bias=bias, n_outputs=n_outputs, dtype=dtype))
+    m = draw(_strategy(batch, "batch"))
+    x, xb = draw(_points(net.n_features, m, domain, dtype))
+    return NetworkCase(net, x, xb, draw(_targets(net.n_outputs, m)), _check_domain(domain))
 
 
 @dataclass(frozen=True, eq=False)
@@ -485,7 +550,7 @@ class SymmetricCase(_Case):
     axiom = "symmetry"
 
     def _truth(self) -> dict:
-        return {"pair": (self.i, self.j), "construction": self.construction}
+        return {"pairs": ((self.i, self.j),), "construction": self.construction}
 
 
 @st.composite
@@ -555,6 +620,24 @@ class EquivalentPair:
     domain: tuple[float, float]
 
     axiom = "implementation_invariance"
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return self.first.tags | ({"nonzero_baseline"} if bool((self.baseline != 0).any()) else set())
+
+    def to_subject(self, name: str | None = None) -> Subject:
+        """``first`` as a Subject with ``second``'s model in ``truth["equivalent"]`` (the
+        form of ``analytic/equivalent``)."""
+        return Subject(
+            name=name or f"hypothesis/{self.axiom}",
+            model=self.first.model,
+            inputs=self.inputs,
+            targets=self.targets,
+            baseline=self.baseline,
+            domain=self.domain,
+            tags=self.tags,
+            truth={"axiom": self.axiom, "equivalent": self.second.model, "transforms": self.transforms},
+        )
 
     def subjects(self, name: str | None = None) -> tuple[Subject, Subject]:
         """Both networks as attrbench Subjects on the same inputs."""

@@ -1,0 +1,130 @@
+"""Checks on hypothesis-drawn cases: the property-based half of the axioms suite.
+
+``generated(check_fn, strategy)`` turns a subject check ``(method, subject, ctx) ->
+Outcome`` into one that runs on cases drawn from ``strategy`` (a zero-argument factory of
+a hypothesis strategy from :mod:`attrbench.testing.strategies`): each case becomes a
+Subject (``case.to_subject()``) and the check decides whether it holds there.
+
+- Derandomised: hypothesis draws from a ``random.Random`` seeded from the check's
+  ``torch.Generator`` (itself seeded from ``--attrbench-seed`` and the test's name), with
+  no example database, so a seed gives the same cases on every machine.
+- ``ctx.scale.hypothesis_examples`` cases are tried (25 / 100 / 500).
+- Claims scope the search: a method that claims the check's axiom is tried only on cases
+  its claim covers (``Claim.unless``), so a violation found is a violation of the claim;
+  a method without the claim is tried on every case and a violation is recorded.
+- A violation is shrunk by hypothesis to a small counterexample, reported readably with
+  :func:`attrbench.testing.strategies.describe` plus the check's own details on it.
+  Shrinking stops after ``SHRINK_BUDGET`` × examples further calls, keeping the smallest
+  counterexample found so far.
+- Every case is checked with a generator seeded alike, so a verdict is a function of the
+  case; a method whose verdict on one case changes between calls is reported as a
+  MethodFailure (its output is not a function of its input).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from typing import Callable
+
+import torch
+
+from attrbench.results import Outcome
+
+#: Shrinking may use at most this many times ``hypothesis_examples`` further calls.
+SHRINK_BUDGET = 1
+
+
+class _StopSearch(BaseException):
+    """Ends the search (and shrinking) at once: hypothesis passes BaseExceptions through."""
+
+
+def _seed(generator: torch.Generator) -> int:
+    return int(torch.randint(2**62, (1,), generator=generator))
+
+
+def generated(check_fn: Callable, strategy: Callable, *, name: str | None = None, device: str = "cpu") -> Callable:
+    """``check_fn`` run on cases from ``strategy()`` (see the module docstring). The result
+    has the same ``info`` as ``check_fn``. Cases are drawn on the CPU and moved to ``device``."""
+    from hypothesis import HealthCheck, find, settings
+    from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
+
+    from attrbench.guard import MethodFailure
+    from attrbench.testing.strategies import describe
+
+    info = check_fn.info
+    axiom = info.axiom
+
+    def run(method, subject, ctx) -> Outcome:
+        claimed = axiom is not None and any(c.axiom == axiom for c in method.claims)
+        cases = strategy()
+        if claimed:
+            cases = cases.filter(lambda case: method.claims_axiom(axiom, case.tags))
+        budget = ctx.scale.hypothesis_examples * (1 + SHRINK_BUDGET)
+        state = {"tried": 0, "worst": None, "failing": None, "error": None}
+        better = max if info.direction == "lower" else min
+        # one generator seed for every case, so a case's verdict is a function of the case
+        case_seed = _seed(ctx.generator)
+
+        def evaluate(case):
+            case_ctx = replace(ctx, generator=torch.Generator().manual_seed(case_seed))
+            return check_fn(method, case.to_subject().to(device), case_ctx)
+
+        def violates(case) -> bool:
+            if state["error"] is not None:
+                return False
+            if state["tried"] >= budget:
+                raise _StopSearch
+            state["tried"] += 1
+            try:
+                outcome = evaluate(case)
+            except MethodFailure as exc:
+                state["error"] = exc
+                return False
+            if outcome.value is not None:
+                worst = state["worst"]
+                state["worst"] = outcome.value if worst is None else better(worst, outcome.value)
+            if outcome.holds is False:
+                state["failing"] = case
+                return True
+            return False
+
+        config = settings(
+            max_examples=ctx.scale.hypothesis_examples,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        try:
+            find(cases, violates, settings=config, random=random.Random(_seed(ctx.generator)))
+        except (NoSuchExample, _StopSearch):
+            pass
+        except Unsatisfiable:
+            return Outcome(
+                value=None,
+                holds=None,
+                details={"cases": state["tried"], "note": "no drawn case is inside the method's claim"},
+            )
+        except Flaky as exc:
+            raise MethodFailure(
+                f"method {method.name!r} in {info.check} gave different verdicts for the same drawn case: "
+                f"its output is not a function of its input ({type(exc).__name__})"
+            ) from None
+        if state["error"] is not None:
+            raise state["error"]
+        details = {
+            "cases": state["tried"],
+            "strategy": name or getattr(strategy, "__name__", repr(strategy)),
+            "scope": f"cases its {axiom} claim covers" if claimed else "every case",
+        }
+        case = state["failing"]
+        if case is None:
+            return Outcome(value=state["worst"], holds=True, details=details)
+        shrunk = evaluate(case)
+        details["counterexample"] = {**describe(case), "check": shrunk.details}
+        return Outcome(value=state["worst"], holds=False, details=details)
+
+    run.info = replace(info)
+    run.__name__ = f"{check_fn.__name__}_generated"
+    run.__doc__ = f"{check_fn.__name__} on hypothesis-drawn cases ({name or strategy})."
+    return run
