@@ -237,7 +237,10 @@ def sensitivity_a(method, subject, ctx: CheckContext) -> Outcome:
             "A_i": a_i[worst],
             "violations": int(violated.sum()),
             "of": int(counted.sum()),
-            "tolerance": f"pairs with |F(x) - F(x')| > {ATOL}*max(|F(x)|, |F(x')|, 1); A_i is zero when |A_i| <= {NEGLIGIBLE}*|F(x) - F(x')|",
+            "tolerance": (
+                f"pairs with |F(x) - F(x')| > {ATOL}*max(|F(x)|, |F(x')|, 1); "
+                f"A_i is zero when |A_i| <= {NEGLIGIBLE}*|F(x) - F(x')|"
+            ),
         },
     )
 

@@ -107,11 +107,12 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     u = torch.randn((k, *x.shape), generator=ctx.generator, dtype=x.dtype).to(x.device)
     u = u / _norm(u.reshape(k * n, *x.shape[1:])).reshape(k, n, *[1] * (x.dim() - 1))
     q = (x.unsqueeze(0) + radius * u).clamp(lo, hi)
-    a = attribute(torch.cat([x, q.reshape(k * n, *x.shape[1:])]), index.repeat(k + 1), "random pairs")
-    a_x, a_q = a[:n], a[n:].reshape(k, *x.shape)
-    ratios = pairs.add(a_q.reshape(k * n, *x.shape[1:]), a_x.repeat(k, *[1] * (x.dim() - 1)),
-                       q.reshape(k * n, *x.shape[1:]), x.repeat(k, *[1] * (x.dim() - 1)), targets.repeat(k))  # fmt: skip
-    diff = _norm((a_q - a_x.unsqueeze(0)).reshape(k * n, *x.shape[1:])).reshape(k, n)
+    ones = [1] * (x.dim() - 1)
+    flat_q = q.reshape(k * n, *x.shape[1:])
+    a = attribute(torch.cat([x, flat_q]), index.repeat(k + 1), "random pairs")
+    a_x, flat_a = a[:n], a[n:]
+    ratios = pairs.add(flat_a, a_x.repeat(k, *ones), flat_q, x.repeat(k, *ones), targets.repeat(k))
+    diff = _norm(flat_a - a_x.repeat(k, *ones)).detach().reshape(k, n)
     best = diff.argmax(0)
     start_q, start_diff = q[best, index], diff[best, index]
     random_estimate = float(ratios.max())
