@@ -30,10 +30,19 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "quick": Scale("quick", hypothesis_examples=25, max_samples=8, n_subsets=20, n_perturbations=2, n_steps=16, lipschitz_pairs=8, lipschitz_ascent_steps=3),
-    "standard": Scale("standard", hypothesis_examples=100, max_samples=32, n_subsets=100, n_perturbations=4, n_steps=50, lipschitz_pairs=16, lipschitz_ascent_steps=10),
-    "paper": Scale("paper", hypothesis_examples=500, max_samples=None, n_subsets=100, n_perturbations=16, n_steps=300, lipschitz_pairs=64, lipschitz_ascent_steps=30),
-}
+    "quick": Scale(
+        "quick", hypothesis_examples=25, max_samples=8, n_subsets=20, n_perturbations=2, n_steps=16,
+        lipschitz_pairs=8, lipschitz_ascent_steps=3,
+    ),
+    "standard": Scale(
+        "standard", hypothesis_examples=100, max_samples=32, n_subsets=100, n_perturbations=4, n_steps=50,
+        lipschitz_pairs=16, lipschitz_ascent_steps=10,
+    ),
+    "paper": Scale(
+        "paper", hypothesis_examples=500, max_samples=None, n_subsets=100, n_perturbations=16, n_steps=300,
+        lipschitz_pairs=64, lipschitz_ascent_steps=30,
+    ),
+}  # fmt: skip
 
 
 def get_scale(name: str) -> Scale:

@@ -79,6 +79,16 @@ def test_nonmonotone_path_is_complete_but_not_ndp():
     assert run(axioms.ndp, "nonmonotone_path", "generated").holds is False
 
 
+def test_nonmonotone_path_is_not_sensitive_a_on_drawn_networks():
+    """002 §2.2 derives sensitivity(a) from completeness for the straight line only: when x
+    and x′ differ in feature i, IG's other attributions are 0 so Aᵢ = ΔF. The non-monotone
+    path moves the other features away and back at different values of xᵢ, so their
+    attributions need not cancel and Aᵢ can be 0 while ΔF ≠ 0 (a drawn ReLU net shows it)."""
+    outcome = run(axioms.sensitivity_a, "nonmonotone_path", "generated")
+    assert outcome.holds is False
+    assert not methods.get("nonmonotone_path").claims_axiom("sensitivity_a")
+
+
 def test_deeplift_is_incomplete_on_relu_product_outside_its_claim():
     """003 §3.1: with a multiplicative unit DeepLIFT-Rescale is not complete; on row 0,
     x = (3, 2), it gives (4, 4) (by hand), summing to 8 while h(x) − h(0) = 4. The
