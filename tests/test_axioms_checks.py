@@ -308,3 +308,32 @@ def test_ordered_references_lie_below_every_input():
     below = moved[:, None, :] <= x[None, :, :]
     above = moved[:, None, :] >= x[None, :, :]
     assert below[..., [0, 2]].all() and above[..., 1].all()
+
+
+def test_a_method_that_raises_on_drawn_cases_is_a_method_failure():
+    """The guard's MethodFailure leaves the search at once and reaches the harness, which
+    records an error row (tests/test_harness_plugin.py covers the row)."""
+    from attrbench.guard import MethodFailure
+
+    def broken(model, x, target, baseline):
+        raise RuntimeError("boom")
+
+    with pytest.raises(MethodFailure, match="boom"):
+        run(axioms.dummy, _method(broken), "generated")
+
+
+def test_a_method_whose_verdict_changes_on_the_same_case_is_a_method_failure():
+    """A check's verdict is a function of the drawn case (one seed for every case), so a
+    verdict that changes when hypothesis replays a case comes from the method itself."""
+    from attrbench.guard import MethodFailure
+
+    calls = iter(range(10**6))
+
+    def flaky(model, x, target, baseline):
+        noise = torch.zeros_like(x)
+        if next(calls) % 2:
+            noise[:, 0] = 1.0  # every other call gives the first feature a value
+        return noise
+
+    with pytest.raises(MethodFailure, match="not a function of its input"):
+        run(axioms.dummy, _method(flaky), "generated")
