@@ -231,9 +231,8 @@ class Bench:
             from attrbench.checks.generated import generated
 
             check_fn = generated(check_fn, info.cases, device=self.session.device)
-            claimed = info.axiom is not None and any(c.axiom == info.axiom for c in self.method.claims)
-        else:
-            claimed = info.axiom is not None and self.method.claims_axiom(info.axiom, self.subject.tags)
+        tags = () if self.generated else self.subject.tags  # no tags: a claim on some subjects
+        claimed = info.axiom is not None and self.method.claims_axiom(info.axiom, tags)
         columns = dict(
             suite=info.suite, check=info.check, metric=info.metric, direction=info.direction,
             method=self.method_name, subject=self.subject_name,

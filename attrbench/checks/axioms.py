@@ -149,27 +149,16 @@ def completeness(method, subject, ctx: CheckContext) -> Outcome:
         variation = segment_variation(subject.model, rows, x, targets)
     delta = fx - f_ref
     total = _flat(attr).sum(1)
-    residual = (total - delta).abs()
     scale = _scale(fx, f_ref)
     allowed = RTOL_COMPLETENESS * torch.maximum(variation, delta.abs()) + ATOL * scale
-    ok = residual <= allowed
-    worst = int((residual / allowed).argmax())
-    return Outcome(
-        value=float((residual / scale).max()),
-        holds=bool(ok.all()),
-        details={
-            "sample": worst,
-            "x": x[worst],
-            "sum of attributions": total[worst],
-            "F(x) - E F(X')" if _distributional(method) else "F(x) - F(x')": delta[worst],
-            "residual": residual[worst],
-            "allowed": allowed[worst],
-            "variation of F on x' -> x": variation[worst],
-            "violations": int((~ok).sum()),
-            "of": len(x),
-            "tolerance": f"{RTOL_COMPLETENESS}*V + {ATOL}*max(|F(x)|, |F(x')|, 1), V the variation of F on x' -> x",
-        },
-    )
+    shown = {
+        "x": x,
+        "sum of attributions": total,
+        "F(x) - E F(X')" if _distributional(method) else "F(x) - F(x')": delta,
+        "variation of F on x' -> x": variation,
+    }
+    rule = f"{RTOL_COMPLETENESS}*V + {ATOL}*max(|F(x)|, |F(x')|, 1), V the variation of F on x' -> x"
+    return _per_sample_verdict((total - delta).abs(), allowed, scale, shown, {}, rule)
 
 
 # ------------------------------------------------------------------------ sensitivity(a)
@@ -272,12 +261,16 @@ def dummy(method, subject, ctx: CheckContext) -> Outcome:
     scale = _scale_of(method, subject.model, b, x, targets)
     residual = attr[:, mask].abs().max(1).values
     details = {"dummy features": torch.nonzero(mask).flatten()}
-    return _within_atol(residual, scale, x, attr, details, f"|A_i| <= {ATOL}*max(|F(x)|, |F(x')|, 1)")
+    rule = f"|A_i| <= {ATOL}*max(|F(x)|, |F(x')|, 1)"
+    return _per_sample_verdict(residual, ATOL * scale, scale, {"x": x, "attributions": attr}, details, rule)
 
 
-def _within_atol(residual: Tensor, scale: Tensor, x: Tensor, attr: Tensor, details: dict, rule: str) -> Outcome:
-    """Verdict of residual ≤ ATOL·scale per sample; value = worst residual / scale."""
-    allowed = ATOL * scale
+def _per_sample_verdict(
+    residual: Tensor, allowed: Tensor, scale: Tensor, shown: dict[str, Tensor], details: dict, rule: str
+) -> Outcome:
+    """Verdict of residual ≤ allowed for every sample; value = worst residual / scale.
+    The details show ``shown``'s per-sample values at the sample furthest past its
+    tolerance, with the residual, its allowance and the count of violations."""
     ok = residual <= allowed
     worst = int((residual / allowed).argmax())
     return Outcome(
@@ -286,10 +279,11 @@ def _within_atol(residual: Tensor, scale: Tensor, x: Tensor, attr: Tensor, detai
         details={
             "sample": worst,
             **details,
-            "x": x[worst],
-            "attributions": attr[worst],
+            **{name: values[worst] for name, values in shown.items()},
+            "residual": residual[worst],
+            "allowed": allowed[worst],
             "violations": int((~ok).sum()),
-            "of": len(x),
+            "of": len(residual),
             "tolerance": rule,
         },
     )
@@ -459,9 +453,13 @@ def ndp(method, subject, ctx: CheckContext) -> Outcome:
     scale = _scale_of(method, subject.model, b, x, targets)
     negative = (-attr).clamp(min=0).max(1).values
     rows = _baselines(method, b, x)
-    worst = int((negative / scale).argmax())
-    details = {"x'": rows if _distributional(method) else rows[worst]}
-    return _within_atol(negative, scale, x, attr, details, f"A_i >= -{ATOL}*max(|F(x)|, |F(x')|, 1)")
+    shown, details = {"x": x, "attributions": attr}, {}
+    if _distributional(method):
+        details["references X'"] = rows  # one reference set for every sample
+    else:
+        shown["x'"] = rows
+    rule = f"A_i >= -{ATOL}*max(|F(x)|, |F(x')|, 1)"
+    return _per_sample_verdict(negative, ATOL * scale, scale, shown, details, rule)
 
 
 from attrbench.checks.lipschitz import lipschitz  # noqa: E402,F401  (the ninth axiom check)

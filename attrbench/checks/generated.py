@@ -43,7 +43,7 @@ def _seed(generator: torch.Generator) -> int:
     return int(torch.randint(2**62, (1,), generator=generator))
 
 
-def generated(check_fn: Callable, strategy: Callable, *, name: str | None = None, device: str = "cpu") -> Callable:
+def generated(check_fn: Callable, strategy: Callable, *, device: str = "cpu") -> Callable:
     """``check_fn`` run on cases from ``strategy()`` (see the module docstring). The result
     has the same ``info`` as ``check_fn``. Cases are drawn on the CPU and moved to ``device``."""
     from hypothesis import HealthCheck, find, settings
@@ -54,9 +54,16 @@ def generated(check_fn: Callable, strategy: Callable, *, name: str | None = None
 
     info = check_fn.info
     axiom = info.axiom
+    strategy_name = getattr(strategy, "__name__", repr(strategy))
+
+    def nondeterministic(method) -> MethodFailure:
+        return MethodFailure(
+            f"method {method.name!r} in {info.check} gave different verdicts for the same drawn case: "
+            "its output is not a function of its input"
+        )
 
     def run(method, subject, ctx) -> Outcome:
-        claimed = axiom is not None and any(c.axiom == axiom for c in method.claims)
+        claimed = axiom is not None and method.claims_axiom(axiom)  # on some subjects
         cases = strategy()
         if claimed:
             cases = cases.filter(lambda case: method.claims_axiom(axiom, case.tags))
@@ -106,15 +113,12 @@ def generated(check_fn: Callable, strategy: Callable, *, name: str | None = None
                 details={"cases": state["tried"], "note": "no drawn case is inside the method's claim"},
             )
         except Flaky:
-            raise MethodFailure(
-                f"method {method.name!r} in {info.check} gave different verdicts for the same drawn case: "
-                "its output is not a function of its input"
-            ) from None
+            raise nondeterministic(method) from None
         if state["error"] is not None:
             raise state["error"]
         details = {
             "cases": state["tried"],
-            "strategy": name or getattr(strategy, "__name__", repr(strategy)),
+            "strategy": strategy_name,
             "scope": f"cases its {axiom} claim covers" if claimed else "every case",
         }
         case = state["failing"]
@@ -122,14 +126,11 @@ def generated(check_fn: Callable, strategy: Callable, *, name: str | None = None
             return Outcome(value=state["worst"], holds=True, details=details)
         shrunk = evaluate(case)
         if shrunk.holds is not False:
-            raise MethodFailure(
-                f"method {method.name!r} in {info.check} gave different verdicts for the same drawn case: "
-                "its output is not a function of its input"
-            )
+            raise nondeterministic(method)
         details["counterexample"] = {**describe(case), "check": shrunk.details}
         return Outcome(value=state["worst"], holds=False, details=details)
 
     run.info = replace(info)
     run.__name__ = f"{check_fn.__name__}_generated"
-    run.__doc__ = f"{check_fn.__name__} on hypothesis-drawn cases ({name or strategy})."
+    run.__doc__ = f"{check_fn.__name__} on hypothesis-drawn cases ({strategy_name})."
     return run

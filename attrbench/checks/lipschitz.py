@@ -49,18 +49,23 @@ class _Pairs:
         self.delta: list[Tensor] = []
         self.dist: list[Tensor] = []
         self.targets: list[Tensor] = []
+        self.largest = 0.0
 
-    def add(self, a_p: Tensor, a_q: Tensor, p: Tensor, q: Tensor, targets: Tensor) -> Tensor:
-        """Record pairs; return their ratios ‖ΔA‖ / ‖Δx‖ (0 where p = q)."""
+    def add(self, a_p: Tensor, a_q: Tensor, p: Tensor, q: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        """Record pairs; return ‖ΔA‖ and the ratios ‖ΔA‖ / ‖Δx‖ (0 where p = q)."""
         delta = (a_p - a_q).reshape(len(p), -1).detach()
         dist = (p - q).reshape(len(p), -1).detach().norm(dim=1)
         self.delta.append(delta)
         self.dist.append(dist)
         self.targets.append(targets)
-        return _ratio(delta.norm(dim=1), dist)
+        diff = delta.norm(dim=1)
+        ratios = _ratio(diff, dist)
+        self.largest = max(self.largest, float(ratios.max()))
+        return diff, ratios
 
     def estimate(self) -> float:
-        return float(max(_ratio(d.norm(dim=1), s).max() for d, s in zip(self.delta, self.dist)))
+        """The largest ratio recorded."""
+        return self.largest
 
     def bound_ratio(self, bound: Tensor) -> float:
         """max over pairs and features of (|ΔAᵢ| / ‖Δx‖) / bound[target, i]."""
@@ -111,8 +116,8 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     flat_q = q.reshape(k * n, *x.shape[1:])
     a = attribute(torch.cat([x, flat_q]), index.repeat(k + 1), "random pairs")
     a_x, flat_a = a[:n], a[n:]
-    ratios = pairs.add(flat_a, a_x.repeat(k, *ones), flat_q, x.repeat(k, *ones), targets.repeat(k))
-    diff = _norm(flat_a - a_x.repeat(k, *ones)).detach().reshape(k, n)
+    diff, ratios = pairs.add(flat_a, a_x.repeat(k, *ones), flat_q, x.repeat(k, *ones), targets.repeat(k))
+    diff = diff.reshape(k, n)
     best = diff.argmax(0)
     start_q, start_diff = q[best, index], diff[best, index]
     random_estimate = float(ratios.max())
@@ -137,8 +142,7 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
         a = attribute(torch.cat([p_chain, mid, q_chain]), rows.repeat(3), "bisection")
         a_p, a_m, a_q = a[:c], a[c : 2 * c], a[2 * c :]
         scale_a = torch.maximum(scale_a, a.detach().abs().max())
-        pairs.add(a_p, a_q, p_chain, q_chain, targets[rows])
-        chain_diff.append(_norm(a_p - a_q).detach())
+        chain_diff.append(pairs.add(a_p, a_q, p_chain, q_chain, targets[rows])[0])
         chain_dist.append(_norm(p_chain - q_chain))
         left = _norm(a_p - a_m) >= _norm(a_m - a_q)
         keep = left.view(-1, *[1] * (x.dim() - 1))
