@@ -38,6 +38,10 @@ class InputShapeError(AttrbenchError, ValueError):
     """An input, target or baseline whose shape does not fit the model or the batch."""
 
 
+class InvalidOptionError(AttrbenchError, ValueError):
+    """An option value outside its allowed range (e.g. a subset size larger than the input)."""
+
+
 class UnknownSubjectError(AttrbenchError, KeyError):
     """A subject name that no registry entry carries."""
 

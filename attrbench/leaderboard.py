@@ -3,8 +3,10 @@
 Files (``write_leaderboard``): ``results.jsonl`` is the store, a metadata line (which may
 hold a date) and then one Record per line. ``results.csv`` (long format, ``COLUMNS``),
 ``README.md`` (overall table and axiom matrix) and one page per suite are rendered from
-the records alone, so the same records give the same bytes. Each file goes to a temporary
-file in the directory first and is then moved into place with ``os.replace``.
+the records alone, so the same records give the same bytes; so are a suite's curve files
+(``SuiteInfo.curves``: a long CSV of the curves in the rows' details and, with matplotlib,
+a PNG figure). Each file goes to a temporary file in the directory first and is then moved
+into place with ``os.replace``.
 
 Scores. ``SUITES`` says how a suite sums a method up: ``summary_metric == "holds_rate"``
 is the fraction of the method's verdict rows (``holds`` not None) that hold; any other
@@ -45,6 +47,21 @@ ERROR_CHARS = 60
 
 
 @dataclass(frozen=True)
+class Curves:
+    """A check whose details hold a curve (equal-length lists under ``columns``, the first
+    the x axis): written as a long CSV beside the suite page and, with matplotlib, drawn
+    as one panel per subject and one line per method (``attrbench.figures``)."""
+
+    check: str
+    columns: tuple[str, ...]
+    y: str
+    csv: str
+    figure: str
+    xlog: bool = False
+    caption: str = ""
+
+
+@dataclass(frozen=True)
 class SuiteInfo:
     """A suite's page and how its summary score is computed (see the module docstring)."""
 
@@ -54,6 +71,8 @@ class SuiteInfo:
     summary_metric: str
     direction: str  # of the summary score: "higher" or "lower" is better
     description: str
+    notes: str = ""  # a "Notes" section at the end of the page
+    curves: Curves | None = None
 
 
 SUITES: dict[str, SuiteInfo] = {
@@ -73,10 +92,37 @@ SUITES: dict[str, SuiteInfo] = {
             "attribution jumps (002 App. J).",
         ),
         SuiteInfo(
-            "sensitivity_n", "Sensitivity-n", "sensitivity_n.md", "pcc", "higher",
-            "Sensitivity-n (Ancona et al., 003 §4): the Pearson correlation between the sum "
-            "of the attributions of n removed features and the drop of the output they "
-            "cause. Measured so far at n = 1, exactly (every single feature removed).",
+            "sensitivity_n", "Sensitivity-n", "sensitivity_n.md", "mean_pcc", "higher",
+            "Sensitivity-n (Ancona et al., 003 §4.1): for each sample, subsets S of n "
+            "features are drawn uniformly at random and the Pearson correlation (PCC) between "
+            "Σ_{i∈S} R_i and the drop S_c(x) − S_c(x with x_S set to the baseline) is taken "
+            "across the subsets of that sample, then averaged over samples; n runs over a "
+            "log-spaced grid from 1 to 80 % of the features. For images a feature is a pixel "
+            "(channels summed and removed together, 003 App. C.2). The baseline is the "
+            "subject's (zero for every subject here), for the method and for the removed "
+            "features alike. The score `mean_pcc` is the mean of the curve over the grid (↑); "
+            "the curves are in the table and figure below. Samples whose subsets give zero "
+            "variance on either side are counted (`zero_variance` in the CSV), never averaged in.",
+            notes=(
+                "**Not Quantus' SensitivityN.** Quantus removes features cumulatively, in the "
+                "order of the attributions, `features_in_step` at a time, and correlates the "
+                "attribution sums with the output drops *across samples* at each step. 003 "
+                "§4.1 — implemented here — draws random subsets of each size n and correlates "
+                "*across the subsets of one sample*, then averages over samples; the two "
+                "numbers answer different questions and are not comparable.\n\n"
+                "**Expected shapes** (003 §4): Occlusion-1 satisfies Sensitivity-1 (PCC = 1 "
+                "at n = 1) and its curve falls as n grows; on a linear model every method of "
+                "003 Table 1 gives PCC = 1 for every n (Prop. 4), as `analytic/linear` shows; "
+                "local methods (saliency, gradient, SmoothGrad) are not built to predict "
+                "output drops and score lower. The 8×8 digits networks are far closer to "
+                "linear than the paper's MNIST models, so their curves stay higher."
+            ),
+            curves=Curves(
+                "sensitivity_n", ("n", "pcc", "pcc_std", "samples", "zero_variance"), "pcc",
+                "sensitivity_n_curves.csv", "sensitivity_n_curves.png", xlog=True,
+                caption="PCC against n (log axis), one panel per subject and one line per "
+                "method, as 003 Figure 4.",
+            ),
         ),
         SuiteInfo(
             "fragility", "Fragility", "fragility.md", "topk_intersection", "higher",
@@ -233,17 +279,18 @@ def write_leaderboard(directory: str | os.PathLike, records: Iterable[Record], m
         raise _mixed_runs(f"the records mix {_describe(runs)}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    files = {RESULTS_FILE: results_jsonl(records, metadata), CSV_FILE: results_csv(records)}
+    files: dict[str, str | bytes] = {RESULTS_FILE: results_jsonl(records, metadata), CSV_FILE: results_csv(records)}
     files.update(render_pages(records))
-    return [_write_atomic(directory / name, text) for name, text in files.items()]
+    files.update(render_curves(records))
+    return [_write_atomic(directory / name, content) for name, content in files.items()]
 
 
-def _write_atomic(path: Path, text: str) -> Path:
+def _write_atomic(path: Path, content: str | bytes) -> Path:
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(content if isinstance(content, bytes) else content.encode("utf-8"))
         os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
@@ -479,7 +526,65 @@ def suite_page(records: Iterable[Record], suite: SuiteInfo) -> str:
         groups[r.check, r.metric].append(r)
     for (check, metric), rows in groups.items():  # records are sorted, so groups are too
         parts += [f"## `{check}` · `{metric}`", _check_table(rows)]
+    if suite.curves is not None and not curve_frame(records, suite.curves).empty:
+        parts += ["## Curves", _curves_section(suite.curves)]
+    if suite.notes:
+        parts += ["## Notes", suite.notes]
     return "\n\n".join(parts) + "\n"
+
+
+def curve_frame(records: Iterable[Record], curves: Curves) -> pd.DataFrame:
+    """The curves of ``curves.check`` in long format: columns method, subject, then
+    ``curves.columns``, sorted by (method, subject, x); error rows are left out."""
+    frames = []
+    for r in records:
+        if r.check != curves.check or r.error:
+            continue
+        details = json.loads(r.details)
+        if not all(column in details for column in curves.columns):
+            continue
+        part = pd.DataFrame({column: details[column] for column in curves.columns})
+        part.insert(0, "subject", r.subject)
+        part.insert(0, "method", r.method)
+        frames.append(part)
+    columns = ["method", "subject", *curves.columns]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    frame = pd.concat(frames, ignore_index=True)[columns]
+    for column in curves.columns:  # JSON keeps non-finite floats as text
+        frame[column] = pd.to_numeric(frame[column])
+    return frame.sort_values(["method", "subject", curves.columns[0]], kind="stable", ignore_index=True)
+
+
+def _curves_section(curves: Curves) -> str:
+    from attrbench import figures
+
+    lines = [f"Every curve point, long format: [{curves.csv}]({curves.csv})."]
+    if figures.available():
+        lines.append(f"{curves.caption}\n\n![{curves.caption}]({curves.figure})")
+    else:
+        lines.append("Install the `plots` extra (`pip install attrbench[plots]`) to draw the figure.")
+    return "\n\n".join(lines)
+
+
+def render_curves(records: Iterable[Record]) -> dict[str, str | bytes]:
+    """File name → content of each suite's curve CSV and, with matplotlib, its figure."""
+    from attrbench import figures
+
+    records = sorted(records, key=_row_order)
+    files: dict[str, str | bytes] = {}
+    for suite in SUITES.values():
+        if suite.curves is None:
+            continue
+        frame = curve_frame([r for r in records if r.suite == suite.name], suite.curves)
+        if frame.empty:
+            continue
+        files[suite.curves.csv] = frame.to_csv(index=False, lineterminator="\n", float_format=lambda v: repr(float(v)))
+        x = suite.curves.columns[0]
+        png = figures.curve_panels(frame, x=x, y=suite.curves.y, xlog=suite.curves.xlog)
+        if png is not None:
+            files[suite.curves.figure] = png
+    return files
 
 
 def render_pages(records: Iterable[Record]) -> dict[str, str]:

@@ -17,8 +17,12 @@ class Scale:
     hypothesis_examples: int
     #: samples taken from each subject's inputs (None = all)
     max_samples: int | None
-    #: random subsets per subset size n (Sensitivity-n, 003 §4.1)
+    #: random subsets per subset size n (Sensitivity-n, 003 §4.1: 100)
     n_subsets: int
+    #: samples per subject in Sensitivity-n (003 §4.1: 1000; capped at the subject's inputs)
+    sensitivity_n_samples: int
+    #: points of the log-spaced n grid from 1 to 80 % of the features (before rounding)
+    sensitivity_n_grid: int
     #: perturbation draws per sample (fragility, 004 §3)
     n_perturbations: int
     #: integration steps used where a check integrates
@@ -31,15 +35,18 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "quick": Scale(
-        "quick", hypothesis_examples=25, max_samples=8, n_subsets=20, n_perturbations=2, n_steps=16,
+        "quick", hypothesis_examples=25, max_samples=8, n_subsets=20,
+        sensitivity_n_samples=8, sensitivity_n_grid=6, n_perturbations=2, n_steps=16,
         lipschitz_pairs=8, lipschitz_ascent_steps=3,
     ),
     "standard": Scale(
-        "standard", hypothesis_examples=100, max_samples=32, n_subsets=100, n_perturbations=4, n_steps=50,
+        "standard", hypothesis_examples=100, max_samples=32, n_subsets=100,
+        sensitivity_n_samples=64, sensitivity_n_grid=12, n_perturbations=4, n_steps=50,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
     ),
     "paper": Scale(
-        "paper", hypothesis_examples=500, max_samples=None, n_subsets=100, n_perturbations=16, n_steps=300,
+        "paper", hypothesis_examples=500, max_samples=None, n_subsets=100,
+        sensitivity_n_samples=1000, sensitivity_n_grid=20, n_perturbations=16, n_steps=300,
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
     ),
 }  # fmt: skip

@@ -72,7 +72,7 @@ def ab_slow(model, x, target, baseline):
     return torch.zeros_like(x)
 
 
-@check(suite="sensitivity_n", check="noisy", metric="pcc", direction="higher")
+@check(suite="sensitivity_n", check="noisy", metric="mean_pcc", direction="higher")
 def noisy(method, subject, ctx):
     """A measurement that consumes the test's seeded generator."""
     x, t, b = ctx.samples(subject)

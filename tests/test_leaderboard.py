@@ -18,7 +18,7 @@ PAGES = ["README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.
 ALL_FILES = sorted(["results.jsonl", "results.csv", *PAGES])
 
 
-def row(suite="sensitivity_n", check="sens", metric="pcc", method="a", subject="s1", value=0.5, *,
+def row(suite="sensitivity_n", check="sens", metric="mean_pcc", method="a", subject="s1", value=0.5, *,
         holds=None, claimed=False, error="", direction="higher", scale="quick", seed=0, details="{}"):  # fmt: skip
     """One Record; every column has a default so a test names only what it is about."""
     return Record(suite, check, metric, direction, method, subject, None if error else value,
@@ -42,9 +42,9 @@ def sample_records():
             details=json.dumps({"x": [1.0, 2.0], "note": "counterexample"}, sort_keys=True)),
         row("axioms", "ndp", "min_attr", "grad", "prod", -0.1, holds=False, claimed=True),
         row("axioms", "ndp", "min_attr", "occ", "prod", error="RuntimeError: boom"),
-        row("sensitivity_n", "sens", "pcc", "ig", "lin", 0.875),
-        row("sensitivity_n", "sens", "pcc", "grad", "lin", math.inf),
-        row("sensitivity_n", "sens", "pcc", "occ", "lin", 0.25),
+        row("sensitivity_n", "sens", "mean_pcc", "ig", "lin", 0.875),
+        row("sensitivity_n", "sens", "mean_pcc", "grad", "lin", math.inf),
+        row("sensitivity_n", "sens", "mean_pcc", "occ", "lin", 0.25),
     ]
 
 
@@ -59,7 +59,7 @@ def snapshot(directory):
 def test_ranking_by_hand(lower_fragility):
     """Expected ranks worked out by hand (values are exact binary fractions, so no rounding):
 
-    sensitivity_n, pcc, higher is better: a = (0.75 + 0.25)/2 = 0.5, b = 0.5, c = 0.875
+    sensitivity_n, mean_pcc, higher is better: a = (0.75 + 0.25)/2 = 0.5, b = 0.5, c = 0.875
       -> c #1, then a and b tie at 0.5 and the name breaks it: a #2, b #3.
     fragility, shift, lower is better: a = 0.125, b = 0.375, c = 0.25 (c's "other" metric
       row is not the summary metric and is ignored) -> a #1, c #2, b #3.
@@ -228,8 +228,8 @@ def test_csv_has_exactly_the_columns_and_repr_floats(tmp_path):
     lb.write_leaderboard(tmp_path, [row(method="b", value=1e-7), row(method="a", error="boom")], {})
     lines = (tmp_path / "results.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == ",".join(COLUMNS)
-    assert lines[1].startswith("sensitivity_n,sens,pcc,higher,a,s1,,,False,boom,")
-    assert lines[2].startswith("sensitivity_n,sens,pcc,higher,b,s1,1e-07,,False,,")
+    assert lines[1].startswith("sensitivity_n,sens,mean_pcc,higher,a,s1,,,False,boom,")
+    assert lines[2].startswith("sensitivity_n,sens,mean_pcc,higher,b,s1,1e-07,,False,,")
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path, monkeypatch):
@@ -294,7 +294,7 @@ def test_header_arrows_come_from_the_direction(lower_fragility):
     """Every suite column of the overall table carries its SuiteInfo's arrow (fragility is
     patched to lower, the others are higher), and a per-check table carries the rows'."""
     header = lb.overall_table([row()]).splitlines()[0]
-    assert "Axioms (holds_rate) ↑" in header and "Sensitivity-n (pcc) ↑" in header
+    assert "Axioms (holds_rate) ↑" in header and "Sensitivity-n (mean_pcc) ↑" in header
     assert "Fragility (shift) ↓" in header and "Boolean (influence_cosine) ↑" in header
     assert "mean rank ↓" in header
     page = lb.render_pages([row("axioms", "completeness", "abs_error", direction="lower", holds=True)])["axioms.md"]
@@ -347,3 +347,63 @@ def test_overall_table_other_formats():
     """The terminal summary uses another tabulate format; the content is the same."""
     table = lb.overall_table([row(method="ig", value=0.875)], tablefmt="simple")
     assert "ig" in table and "0.875 (#1)" in table and "|" not in table
+
+
+# ------------------------------------------------------------------------------- curves
+
+
+def curve_row(method, subject, ns, pccs, **kw):
+    details = json.dumps({"n": ns, "pcc": pccs, "pcc_std": [0.0] * len(ns), "samples": [4] * len(ns),
+                          "zero_variance": [0] * len(ns), "features": 8})  # fmt: skip
+    return row("sensitivity_n", "sensitivity_n", "mean_pcc", method, subject, sum(pccs) / len(pccs),
+               details=details, **kw)  # fmt: skip
+
+
+def curve_records():
+    return [
+        curve_row("b", "s2", [1, 2, 4], [1.0, 0.5, 0.25]),
+        curve_row("a", "s1", [4, 1], [0.75, 1.0]),  # stored out of order: the CSV sorts by n
+        curve_row("c", "s1", [1], [0.0], error="boom"),  # error rows carry no curve
+    ]
+
+
+def test_curve_frame_is_long_and_sorted():
+    """One line per (method, subject, n) from each row's details, sorted by method,
+    subject and n; the error row contributes nothing."""
+    frame = lb.curve_frame(curve_records(), lb.SUITES["sensitivity_n"].curves)
+    assert list(frame.columns) == ["method", "subject", "n", "pcc", "pcc_std", "samples", "zero_variance"]
+    assert frame[["method", "subject", "n", "pcc"]].values.tolist() == [
+        ["a", "s1", 1, 1.0], ["a", "s1", 4, 0.75], ["b", "s2", 1, 1.0], ["b", "s2", 2, 0.5], ["b", "s2", 4, 0.25],
+    ]  # fmt: skip
+
+
+def test_curves_written_beside_the_page_and_linked(tmp_path):
+    """The Sensitivity-n curves go to sensitivity_n_curves.csv (and, with matplotlib, the
+    figure); the page links both, and a second write gives the same bytes."""
+    pytest.importorskip("matplotlib", reason="the figure needs the plots extra")
+    written = lb.write_leaderboard(tmp_path / "one", curve_records(), {})
+    lb.write_leaderboard(tmp_path / "two", curve_records()[::-1], {})
+    names = sorted(p.name for p in written)
+    assert names == sorted([*ALL_FILES, "sensitivity_n_curves.csv", "sensitivity_n_curves.png"])
+    for name in names:
+        if name != "results.jsonl":
+            assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    csv = (tmp_path / "one" / "sensitivity_n_curves.csv").read_text(encoding="utf-8").splitlines()
+    assert csv[0] == "method,subject,n,pcc,pcc_std,samples,zero_variance"
+    assert csv[1] == "a,s1,1,1.0,0.0,4,0"
+    assert (tmp_path / "one" / "sensitivity_n_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (tmp_path / "one" / "sensitivity_n.md").read_text(encoding="utf-8")
+    assert "(sensitivity_n_curves.csv)" in page and "(sensitivity_n_curves.png)" in page
+    assert "Not Quantus' SensitivityN" in page
+
+
+def test_no_figure_without_matplotlib(tmp_path, monkeypatch):
+    """Without the plots extra the CSV is still written and the page says how to get the
+    figure instead of linking a file that is not there."""
+    from attrbench import figures
+
+    monkeypatch.setattr(figures, "available", lambda: False)
+    names = {p.name for p in lb.write_leaderboard(tmp_path, curve_records(), {})}
+    assert "sensitivity_n_curves.csv" in names and "sensitivity_n_curves.png" not in names
+    page = (tmp_path / "sensitivity_n.md").read_text(encoding="utf-8")
+    assert "attrbench[plots]" in page and ".png" not in page

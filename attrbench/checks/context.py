@@ -45,9 +45,11 @@ class CheckContext:
     generator: torch.Generator
     timeout: float | None = None
 
-    def samples(self, subject) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The first ``scale.max_samples`` inputs with their targets and baselines."""
-        m = self.scale.max_samples or len(subject.inputs)
+    def samples(self, subject, limit: int | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The first ``limit`` (default ``scale.max_samples``; None: all) inputs with their
+        targets and baselines."""
+        limit = self.scale.max_samples if limit is None else limit
+        m = min(limit or len(subject.inputs), len(subject.inputs))
         x, t, b = subject.inputs[:m], subject.targets[:m], subject.baseline
         if b is not None and b.dim() == x.dim() and b.shape[0] == len(subject.inputs):
             b = b[:m]

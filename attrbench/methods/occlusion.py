@@ -39,7 +39,7 @@ def occlusion(model, x, target, baseline, *, internal_batch_size: int | None = D
 
 def single_feature_drops(model, x, baseline, targets, batch_size: int | None = DEFAULT_BATCH_SIZE) -> torch.Tensor:
     """F(x) − F(x with feature i set to the baseline), for every input element i: shape
-    (N, D). Occlusion-1 itself, and the n = 1 ground truth of Sensitivity-n (003 §4)."""
+    (N, D). Occlusion-1 itself, which satisfies Sensitivity-1 by construction (003 §4)."""
     d = x[0].numel()
     features = torch.arange(d)
 

@@ -103,6 +103,30 @@ def values_and_gradients(
     return torch.cat(values), torch.cat(grads)
 
 
+def evaluate_replaced(
+    model,
+    x: Tensor,
+    baseline: Tensor,
+    targets: Tensor,
+    replace: Tensor,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> Tensor:
+    """F at sample-specific perturbations, shape (N, M): point (i, j) is ``x[i]`` with the
+    entries where ``replace[i, j]`` is True taken from ``baseline[i]``.
+
+    ``replace`` is a bool tensor (N, M, ...) whose trailing dims broadcast to one input
+    (e.g. (N, M, 1, H, W) replaces whole pixels of (C, H, W) images). The N·M points are
+    built and evaluated chunk by chunk, at most ``batch_size`` per forward pass."""
+    n, m = replace.shape[:2]
+    flat = replace.reshape(n * m, *replace.shape[2:])
+    out = []
+    for s in chunks(n * m, batch_size):
+        rows = torch.arange(s.start, s.stop, device=x.device) // m
+        points = torch.where(flat[s], baseline[rows], x[rows])
+        out.append(evaluate(model, points, targets[rows], None))
+    return torch.cat(out).reshape(n, m)
+
+
 def repeat_targets(targets: Tensor, times: int) -> Tensor:
     """Targets for ``times`` stacked copies of a batch (copy-major order)."""
     return targets.repeat(times)

@@ -1,0 +1,81 @@
+"""Figures beside the leaderboard pages (the ``plots`` extra: matplotlib).
+
+Drawn with matplotlib's object API on an Agg canvas (no pyplot state, no display), saved
+as PNG without the software stamp, so the same table gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pandas as pd
+
+
+def available() -> bool:
+    """True when matplotlib can be imported (``pip install attrbench[plots]``)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def curve_panels(
+    frame: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    panel: str = "subject",
+    line: str = "method",
+    xlog: bool = False,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+) -> bytes | None:
+    """A PNG grid with one panel per value of ``panel`` and, in each, one line per value
+    of ``line`` (``y`` against ``x``, points marked); None without matplotlib or rows."""
+    if frame.empty or not available():
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    panels = sorted(frame[panel].unique())
+    lines = sorted(frame[line].unique())
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows + 0.9), dpi=80)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
+    colours = _colours(len(lines))
+    for ax, name in zip(axes.flat, panels):
+        part = frame[frame[panel] == name]
+        for colour, label in zip(colours, lines):
+            curve = part[part[line] == label].sort_values(x)
+            if not curve.empty:
+                ax.plot(curve[x], curve[y], marker="o", markersize=2.5, linewidth=1.2, color=colour, label=label)
+        ax.set_title(str(name), fontsize=9)
+        if xlog:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, linewidth=0.3)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel(xlabel or x, fontsize=8)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel or y, fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(lines)), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.9 / (3.2 * rows + 0.9), 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _colours(count: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"]
+    return [cmap(i % 20) for i in range(count)]
