@@ -47,18 +47,33 @@ ERROR_CHARS = 60
 
 
 @dataclass(frozen=True)
+class Plot:
+    """A figure of ``Curves``: ``y`` against the curves' x, one panel per value of
+    ``panel`` and one line per value of ``line``, averaged over any other column."""
+
+    file: str
+    y: str
+    panel: str = "subject"
+    line: str = "method"
+    caption: str = ""
+
+
+@dataclass(frozen=True)
 class Curves:
-    """A check whose details hold a curve (equal-length lists under ``columns``, the first
-    the x axis): written as a long CSV beside the suite page and, with matplotlib, drawn
-    as one panel per subject and one line per method (``attrbench.figures``)."""
+    """A check whose details hold curves (equal-length lists under ``columns``): written
+    as a long CSV beside the suite page, optionally summarised in the page as a table of
+    means over subjects (grouped by ``table``), and drawn as ``plots`` with matplotlib
+    (``attrbench.figures``). ``labels`` are the text columns; the rest are numbers."""
 
     check: str
     columns: tuple[str, ...]
-    y: str
     csv: str
-    figure: str
+    x: str
+    labels: tuple[str, ...] = ()
+    table: tuple[str, ...] = ()
+    table_values: tuple[str, ...] = ()
+    plots: tuple[Plot, ...] = ()
     xlog: bool = False
-    caption: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,18 +133,57 @@ SUITES: dict[str, SuiteInfo] = {
                 "linear than the paper's MNIST models, so their curves stay higher."
             ),
             curves=Curves(
-                "sensitivity_n", ("n", "pcc", "pcc_std", "samples", "zero_variance"), "pcc",
-                "sensitivity_n_curves.csv", "sensitivity_n_curves.png", xlog=True,
-                caption="PCC against n (log axis), one panel per subject and one line per "
-                "method, as 003 Figure 4.",
+                "sensitivity_n", ("n", "pcc", "pcc_std", "samples", "zero_variance"),
+                "sensitivity_n_curves.csv", x="n", xlog=True,
+                plots=(Plot("sensitivity_n_curves.png", "pcc", caption="PCC against n (log axis), one "
+                            "panel per subject and one line per method, as 003 Figure 4."),),
             ),
         ),
         SuiteInfo(
-            "fragility", "Fragility", "fragility.md", "topk_intersection", "higher",
-            "Fragility of the interpretation (Ghorbani et al., 004): how much of the top-k "
-            "attribution (k = 10 % of features) survives a perturbation, measured by top-k "
-            "intersection (004 §2.3). Measured so far under the random sign perturbation of "
-            "004 §3 (ε = 5 % of the domain).",
+            "fragility", "Fragility", "fragility.md", "robustness", "higher",
+            "Fragility of explanations (Ghorbani et al., 004): each sample is perturbed within "
+            "an L∞ ball of radius ε (a fraction of the domain width) so that the predicted "
+            "label is kept — by random sign noise (004 §3) and, for differentiable methods, "
+            "by the top-k and mass-center attacks of Algorithm 1 (App. A), whose gradient goes "
+            "through a softplus copy of ReLU networks (footnote c) — and the normalised "
+            "importance R = |A| / Σ|A| (§2.1) before and after is compared by Spearman rank "
+            "correlation (↑), top-k intersection (↑, k = 10 % of the features) and the shift of "
+            "the centre of saliency mass in pixels (↓; §2.3, App. D). The score `robustness` "
+            "is the mean top-k intersection under the strongest attack at the largest ε (↑).",
+            notes=(
+                "**Targeted cells of non-differentiable methods are N/A**: occlusion, Shapley "
+                "sampling, the windowed occlusion and the random control have no gradient to "
+                "follow, so they meet only the random perturbation and their robustness is an "
+                "upper bound (random noise is the weakest attack).\n\n"
+                "**Linear model** (`analytic/linear`, App. F): the gradient and saliency maps "
+                "are the weights and no attack moves them (top-k intersection and Spearman 1). "
+                "Gradient×Input, IG and DeepLIFT equal w ⊙ (x − x̄) there, which moves with x: "
+                "an attack can reorder features whose |wᵢxᵢ| lie within ε|wᵢ| + ε|wⱼ| of each "
+                "other, so App. F's robustness does not carry over to them (tests/"
+                "test_fragility.py).\n\n"
+                "**ReLU networks**: the attack follows the gradient of D through the softplus "
+                "copy and picks its iterate by that copy's D; the reported metrics compare the "
+                "real network's explanations. ε-LRP barely moves under it: on the softplus copy "
+                "ε-LRP is no longer Gradient×Input (003 Prop. 3), so its gradient points "
+                "elsewhere — a limit of the surrogate, not evidence of robustness."
+            ),
+            curves=Curves(
+                "fragility",
+                ("epsilon_fraction", "attack", "epsilon", "topk_intersection", "spearman", "center_shift",
+                 "moved", "status"),
+                "fragility_curves.csv",
+                x="epsilon_fraction",
+                labels=("attack", "status"),
+                table=("method", "attack", "epsilon_fraction"),
+                table_values=("topk_intersection", "spearman", "center_shift", "moved"),
+                plots=(
+                    Plot("fragility_topk.png", "topk_intersection", panel="method", line="attack",
+                         caption="Top-k intersection against ε (fraction of the domain width), mean over "
+                         "subjects, one panel per method and one line per attack, as 004 Figure 2."),
+                    Plot("fragility_spearman.png", "spearman", panel="method", line="attack",
+                         caption="Spearman rank correlation against ε, as above."),
+                ),
+            ),
         ),
         SuiteInfo(
             "boolean", "Boolean", "boolean.md", "influence_cosine", "higher",
@@ -527,7 +581,7 @@ def suite_page(records: Iterable[Record], suite: SuiteInfo) -> str:
     for (check, metric), rows in groups.items():  # records are sorted, so groups are too
         parts += [f"## `{check}` · `{metric}`", _check_table(rows)]
     if suite.curves is not None and not curve_frame(records, suite.curves).empty:
-        parts += ["## Curves", _curves_section(suite.curves)]
+        parts += ["## Curves", _curves_section(records, suite.curves)]
     if suite.notes:
         parts += ["## Notes", suite.notes]
     return "\n\n".join(parts) + "\n"
@@ -535,7 +589,8 @@ def suite_page(records: Iterable[Record], suite: SuiteInfo) -> str:
 
 def curve_frame(records: Iterable[Record], curves: Curves) -> pd.DataFrame:
     """The curves of ``curves.check`` in long format: columns method, subject, then
-    ``curves.columns``, sorted by (method, subject, x); error rows are left out."""
+    ``curves.columns``, sorted by (method, subject, the label columns, x); error rows are
+    left out."""
     frames = []
     for r in records:
         if r.check != curves.check or r.error:
@@ -551,39 +606,74 @@ def curve_frame(records: Iterable[Record], curves: Curves) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=columns)
     frame = pd.concat(frames, ignore_index=True)[columns]
-    for column in curves.columns:  # JSON keeps non-finite floats as text
-        frame[column] = pd.to_numeric(frame[column])
-    return frame.sort_values(["method", "subject", curves.columns[0]], kind="stable", ignore_index=True)
+    for column in curves.columns:
+        if column not in curves.labels:  # JSON keeps non-finite floats as text
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    order = ["method", "subject", *curves.labels, curves.x]
+    return frame.sort_values(order, kind="stable", ignore_index=True)
 
 
-def _curves_section(curves: Curves) -> str:
+def _curves_section(records: list[Record], curves: Curves) -> str:
     from attrbench import figures
 
-    lines = [f"Every curve point, long format: [{curves.csv}]({curves.csv})."]
-    if figures.available():
-        lines.append(f"{curves.caption}\n\n![{curves.caption}]({curves.figure})")
-    else:
-        lines.append("Install the `plots` extra (`pip install attrbench[plots]`) to draw the figure.")
-    return "\n\n".join(lines)
+    parts = [f"Every curve point, long format: [{curves.csv}]({curves.csv})."]
+    if curves.table:
+        parts.append(curve_table(curve_frame(records, curves), curves))
+    for plot in curves.plots:
+        if figures.available():
+            parts.append(f"{plot.caption}\n\n![{plot.caption}]({plot.file})")
+        else:
+            parts.append(f"Install the `plots` extra (`pip install attrbench[plots]`) to draw: {plot.caption}")
+    return "\n\n".join(parts)
+
+
+def curve_table(frame: pd.DataFrame, curves: Curves) -> str:
+    """Means over subjects of ``curves.table_values`` per ``curves.table`` group; a group
+    whose rows all have a status other than "ok" shows that status instead."""
+    rows = []
+    for key, group in frame.groupby(list(curves.table), sort=True):
+        statuses = set(group["status"]) if "status" in group else {"ok"}
+        if "ok" not in statuses:
+            note = sorted(statuses)[0]
+            cells = [note.split(":")[0]] * len(curves.table_values)
+        else:
+            ok = group[group["status"] == "ok"] if "status" in group else group
+            cells = [_fmt(_finite_mean(ok[column])) for column in curves.table_values]
+        rows.append([*(f"{v:g}" if isinstance(v, float) else str(v) for v in key), *cells])
+    headers = [*curves.table, *(_header(c, _DIRECTIONS.get(c, "higher")) for c in curves.table_values)]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+#: Directions of curve columns shown in a curve table (higher is better unless listed).
+_DIRECTIONS = {"center_shift": "lower"}
+
+
+def _finite_mean(values: pd.Series) -> float | None:
+    finite = values[values.apply(lambda v: isinstance(v, (int, float)) and math.isfinite(v))]
+    return float(finite.mean()) if len(finite) else None
 
 
 def render_curves(records: Iterable[Record]) -> dict[str, str | bytes]:
-    """File name → content of each suite's curve CSV and, with matplotlib, its figure."""
+    """File name → content of each suite's curve CSV and, with matplotlib, its figures."""
     from attrbench import figures
 
     records = sorted(records, key=_row_order)
     files: dict[str, str | bytes] = {}
     for suite in SUITES.values():
-        if suite.curves is None:
+        curves = suite.curves
+        if curves is None:
             continue
-        frame = curve_frame([r for r in records if r.suite == suite.name], suite.curves)
+        frame = curve_frame([r for r in records if r.suite == suite.name], curves)
         if frame.empty:
             continue
-        files[suite.curves.csv] = frame.to_csv(index=False, lineterminator="\n", float_format=lambda v: repr(float(v)))
-        x = suite.curves.columns[0]
-        png = figures.curve_panels(frame, x=x, y=suite.curves.y, xlog=suite.curves.xlog)
-        if png is not None:
-            files[suite.curves.figure] = png
+        files[curves.csv] = frame.to_csv(index=False, lineterminator="\n", float_format=lambda v: repr(float(v)))
+        for plot in curves.plots:
+            keys = [plot.panel, plot.line, curves.x]
+            means = frame.groupby(keys, sort=True)[plot.y].mean().reset_index()
+            png = figures.curve_panels(means.dropna(subset=[plot.y]), x=curves.x, y=plot.y,
+                                       panel=plot.panel, line=plot.line, xlog=curves.xlog)  # fmt: skip
+            if png is not None:
+                files[plot.file] = png
     return files
 
 

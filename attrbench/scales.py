@@ -23,10 +23,17 @@ class Scale:
     sensitivity_n_samples: int
     #: points of the log-spaced n grid from 1 to 80 % of the features (before rounding)
     sensitivity_n_grid: int
-    #: perturbation draws per sample (fragility, 004 §3)
-    n_perturbations: int
-    #: integration steps used where a check integrates
-    n_steps: int
+    #: samples per subject attacked in the fragility suite (None: all)
+    fragility_samples: int | None
+    #: attack radii ε of the fragility suite, as fractions of the domain width b − a (004 §3)
+    fragility_epsilons: tuple[float, ...]
+    #: iterations P of Algorithm 1 (004 App. A; App. B uses 300); also the redraws of the
+    #: random sign perturbation
+    fragility_steps: int
+    #: step size α as a fraction of ε
+    fragility_step: float
+    #: k of the top-k attack and of top-k intersection, as a fraction of the features
+    fragility_topk: float
     #: random pairs per sample in the Lipschitz estimate (002 §4.1)
     lipschitz_pairs: int
     #: gradient-ascent steps of the Lipschitz search (0: random pairs and bisection only)
@@ -35,18 +42,24 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "quick": Scale(
-        "quick", hypothesis_examples=25, max_samples=8, n_subsets=20,
-        sensitivity_n_samples=8, sensitivity_n_grid=6, n_perturbations=2, n_steps=16,
+        "quick", hypothesis_examples=25, max_samples=8,
+        n_subsets=20, sensitivity_n_samples=8, sensitivity_n_grid=6,
+        fragility_samples=4, fragility_epsilons=(0.02, 0.05), fragility_steps=8, fragility_step=0.25,
+        fragility_topk=0.1,
         lipschitz_pairs=8, lipschitz_ascent_steps=3,
     ),
     "standard": Scale(
-        "standard", hypothesis_examples=100, max_samples=32, n_subsets=100,
-        sensitivity_n_samples=64, sensitivity_n_grid=12, n_perturbations=4, n_steps=50,
+        "standard", hypothesis_examples=100, max_samples=32,
+        n_subsets=100, sensitivity_n_samples=64, sensitivity_n_grid=12,
+        fragility_samples=8, fragility_epsilons=(0.01, 0.02, 0.05), fragility_steps=15, fragility_step=0.1,
+        fragility_topk=0.1,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
     ),
     "paper": Scale(
-        "paper", hypothesis_examples=500, max_samples=None, n_subsets=100,
-        sensitivity_n_samples=1000, sensitivity_n_grid=20, n_perturbations=16, n_steps=300,
+        "paper", hypothesis_examples=500, max_samples=None,
+        n_subsets=100, sensitivity_n_samples=1000, sensitivity_n_grid=20,
+        fragility_samples=None, fragility_epsilons=(0.005, 0.01, 0.02, 0.05), fragility_steps=300,
+        fragility_step=0.0625, fragility_topk=0.1,
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
     ),
 }  # fmt: skip

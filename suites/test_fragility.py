@@ -1,5 +1,6 @@
 """Fragility suite (004): how far do explanations move under perturbations that keep the
-label? The maths is in ``attrbench.checks.fragility``."""
+predicted label? Random sign noise and the top-k and mass-center attacks of Algorithm 1;
+the maths is in ``attrbench.checks.fragility`` and ``attrbench.attacks``."""
 
 import pytest
 
@@ -7,7 +8,10 @@ from attrbench.checks import fragility
 
 pytestmark = pytest.mark.fragility
 
+#: The digits CNNs and MLPs with all four activations, and the linear model of App. F.
+SUBJECTS = ("digits/cnn_*", "digits/mlp_*", "analytic/linear")
 
-@pytest.mark.attrbench_subjects("analytic/smooth", "analytic/linear", "digits/mlp_relu", "digits/cnn_relu")
-def test_random_sign(bench):
-    bench.run(fragility.random_sign)
+
+@pytest.mark.attrbench_subjects(*SUBJECTS)
+def test_fragility(bench):
+    bench.run(fragility.fragility)

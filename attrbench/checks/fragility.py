@@ -1,48 +1,117 @@
-"""Fragility (004). Until the fragility issue adds the targeted attacks, this holds the
-random sign perturbation of 004 §3 and the top-k intersection of §2.3."""
+"""Fragility of explanations (Ghorbani et al., 004 §2.1, §2.3, §3, App. A and D).
+
+Each sample is attacked (``attrbench.attacks``) with random sign noise and, for
+differentiable methods, the top-k and mass-center attacks of Algorithm 1, at every ε of
+the scale's grid, keeping the predicted label. The normalised importance R(x_t) is then
+compared with R(x_adv) by three metrics (§2.3, App. D), each averaged over samples:
+
+- Spearman rank correlation of R(x_t) and R(x_adv) (↑: 1 = same order);
+- top-k intersection: the fraction of the k most important features of R(x_t) that are
+  still among the k most important of R(x_adv) (↑);
+- centre-of-mass shift ‖C(x_adv) − C(x_t)‖₂ in pixels (↓; feature indices for inputs with
+  no pixel grid).
+
+The summary (the row's value, ``robustness`` ↑) is the mean top-k intersection under the
+strongest attack (the lowest top-k intersection) at the largest ε. Methods that are not
+differentiable get the random perturbation only, so their robustness is measured against
+random noise alone; their targeted cells are N/A.
+"""
 
 from __future__ import annotations
 
-import torch
+import math
 
+import numpy as np
+import torch
+from scipy.stats import rankdata
+from torch import Tensor
+
+from attrbench.attacks import KINDS, TARGETED, center_of_mass, feature_positions, run_interpretation_attack
 from attrbench.checks.context import CheckContext, check
 from attrbench.results import Outcome
 
-#: Perturbation size as a fraction of the domain width, and top-k as a fraction of features.
-EPSILON_FRACTION, TOPK_FRACTION = 0.05, 0.1
+NOT_DIFFERENTIABLE = "N/A: the method is not differentiable, so only the random perturbation applies"
 
 
-def importance(attr: torch.Tensor) -> torch.Tensor:
-    """Normalised feature importance R = |A| / Σ|A| (004 §2.1), image channels summed."""
-    a = attr.abs()
-    if a.dim() == 4:
-        a = a.sum(1)
-    a = a.reshape(len(a), -1)
-    return a / a.sum(1, keepdim=True).clamp(min=torch.finfo(a.dtype).tiny)
+def topk_mask(r: Tensor, k: int) -> Tensor:
+    """Bool mask of the k largest entries of each row (ties broken by torch.topk)."""
+    return torch.zeros_like(r, dtype=torch.bool).scatter_(1, r.topk(k, dim=1).indices, True)
 
 
-def topk_intersection(r1: torch.Tensor, r2: torch.Tensor, k: int) -> torch.Tensor:
-    """Fraction of the top-k features of r1 that are also top-k in r2, per sample (004 §2.3)."""
-    top1 = torch.zeros_like(r1, dtype=torch.bool).scatter_(1, r1.topk(k, dim=1).indices, True)
-    top2 = torch.zeros_like(r2, dtype=torch.bool).scatter_(1, r2.topk(k, dim=1).indices, True)
-    return (top1 & top2).sum(1).to(r1.dtype) / k
+def topk_intersection(r1: Tensor, r2: Tensor, k: int) -> Tensor:
+    """Fraction of the top-k features of r1 that are also top-k in r2, per row (004 §2.3)."""
+    return (topk_mask(r1, k) & topk_mask(r2, k)).sum(1).to(r1.dtype) / k
 
 
-@check(suite="fragility", check="random_sign", metric="topk_intersection", direction="higher")
-def random_sign(method, subject, ctx: CheckContext) -> Outcome:
-    """x̃ = clip(x + ε·sign(noise)) with ε = 5 % of the domain width (004 §3); the value is
-    the mean top-k intersection (k = 10 % of features) between R(x) and R(x̃) over
-    ``scale.n_perturbations`` draws per sample, all draws attributed in one batch."""
-    x, t, b = ctx.samples(subject)
+def spearman(r1: Tensor, r2: Tensor) -> Tensor:
+    """Spearman rank correlation of each row pair (004 §2.3): the Pearson correlation of
+    their ranks, ties given their average rank (scipy.stats.rankdata); NaN for a row whose
+    ranks are all equal."""
+    a = rankdata(r1.detach().cpu().double().numpy(), axis=1)
+    b = rankdata(r2.detach().cpu().double().numpy(), axis=1)
+    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return torch.from_numpy(rho)
+
+
+def center_shift(r1: Tensor, r2: Tensor, positions: Tensor) -> Tensor:
+    """‖C(r2) − C(r1)‖₂ per row, in the units of ``positions`` (004 App. D)."""
+    return (center_of_mass(r2, positions) - center_of_mass(r1, positions)).norm(dim=1)
+
+
+def _mean(values: Tensor) -> float:
+    finite = values[torch.isfinite(values)]
+    return float(finite.double().mean()) if len(finite) else math.nan
+
+
+@check(suite="fragility", check="fragility", metric="robustness", direction="higher")
+def fragility(method, subject, ctx: CheckContext) -> Outcome:
+    """The three attacks at every ε of ``scale.fragility_epsilons`` (× the domain width),
+    ``scale.fragility_steps`` iterations of step ``scale.fragility_step`` × ε, k =
+    ``scale.fragility_topk`` of the features, on ``scale.fragility_samples`` samples with the
+    subject's baseline. The details hold, per (attack, ε), the three metrics, the
+    fraction of samples the attack moved while keeping the label, and a status."""
+    x, t, b = ctx.samples(subject, ctx.scale.fragility_samples or len(subject.inputs))
     lo, hi = subject.domain
-    eps = EPSILON_FRACTION * (hi - lo)
-    p = ctx.scale.n_perturbations
-    noise = torch.rand((p, *x.shape), generator=ctx.generator).to(x.device) - 0.5
-    perturbed = (x.unsqueeze(0) + eps * noise.sign()).clamp(lo, hi).reshape(p * len(x), *x.shape[1:])
-    tt = t.repeat(p)
-    bb = b.repeat(p, *[1] * (b.dim() - 1)) if b is not None and b.dim() == x.dim() and len(b) == len(x) else b
-    r0 = importance(ctx.attribute(method, subject.model, x, t, b, where="random_sign"))
-    r1 = importance(ctx.attribute(method, subject.model, perturbed, tt, bb, where="random_sign (perturbed)"))
-    k = max(1, round(TOPK_FRACTION * r0.shape[1]))
-    inter = topk_intersection(r0.repeat(p, 1), r1, k)
-    return Outcome(value=float(inter.mean()), holds=None, details={"epsilon": eps, "k": k, "draws": p, "std": float(inter.std())})
+    fractions = list(ctx.scale.fragility_epsilons)
+    eps = [f * (hi - lo) for f in fractions]
+    image_shape = subject.truth.get("image_shape")
+    positions = feature_positions(x, image_shape)
+    n_features = positions.shape[0]
+    k = max(1, round(ctx.scale.fragility_topk * n_features))
+    rows: dict[str, list] = {c: [] for c in ("attack", "epsilon_fraction", "epsilon", "topk_intersection",
+                                             "spearman", "center_shift", "moved", "status")}  # fmt: skip
+    notes = {}
+    for kind in KINDS:
+        if kind in TARGETED and not method.differentiable:
+            for f, e in zip(fractions, eps):
+                _add(rows, kind, f, e, math.nan, math.nan, math.nan, math.nan, NOT_DIFFERENTIABLE)
+            continue
+        result = run_interpretation_attack(
+            method, subject.model, x, t, kind=kind, epsilon=eps, steps=ctx.scale.fragility_steps,
+            step_size=[ctx.scale.fragility_step * e for e in eps], k=k, baseline=b, generator=ctx.generator,
+            domain=subject.domain, image_shape=image_shape, timeout=ctx.timeout,
+        )  # fmt: skip
+        notes[kind] = result.note + (f"; gradient through a softplus surrogate ({result.surrogate} ReLUs)"
+                                     if result.surrogate else "")  # fmt: skip
+        for g, (f, e) in enumerate(zip(fractions, eps)):
+            rows_g = slice(g * len(x), (g + 1) * len(x))
+            r0, r1 = result.r_start[rows_g], result.r_adv[rows_g]
+            _add(rows, kind, f, e, _mean(topk_intersection(r0, r1, k)), _mean(spearman(r0, r1)),
+                 _mean(center_shift(r0, r1, positions)), float(result.moved[rows_g].double().mean()), "ok")  # fmt: skip
+    last = [i for i, f in enumerate(rows["epsilon_fraction"]) if f == fractions[-1] and rows["status"][i] == "ok"]
+    strongest = min(last, key=lambda i: (rows["topk_intersection"][i], rows["attack"][i]))
+    return Outcome(
+        value=rows["topk_intersection"][strongest],
+        holds=None,
+        details={
+            "samples": len(x), "k": k, "features": n_features, "steps": ctx.scale.fragility_steps,
+            "strongest attack": rows["attack"][strongest], "attacks": notes, **rows,
+        },  # fmt: skip
+    )
+
+
+def _add(rows, attack, fraction, epsilon, topk, rho, shift, kept, status) -> None:
+    for column, value in zip(rows, (attack, fraction, epsilon, topk, rho, shift, kept, status)):
+        rows[column].append(value)

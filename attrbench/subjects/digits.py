@@ -19,7 +19,8 @@ Each subject's
   choice; in this scaling zero is mid-grey (pixel value 8), not the black background;
 * ``domain`` is [−1, 1];
 * ``truth`` holds ``accuracy`` (held-out, a float), ``key`` (the cache key), ``recipe``
-  (the training recipe as a dict) and ``data`` (the data spec).
+  (the training recipe as a dict), ``data`` (the data spec) and ``image_shape`` (8, 8),
+  the pixel grid of the flat MLP inputs (the fragility suite's centre of mass).
 
 Architectures (every layer has a bias; ``act`` is the subject's activation):
 
@@ -65,6 +66,8 @@ DATA = (
     f"numpy RandomState({SPLIT_SEED}).permutation"
 )
 DOMAIN = (-1.0, 1.0)
+#: The pixel grid of every digit image (the MLPs see it flattened to 64 features).
+IMAGE_SHAPE = (8, 8)
 
 #: Tags that follow from the activation (003 App. C.1's four nonlinearities).
 ACTIVATION_TAGS = {
@@ -144,7 +147,7 @@ def subject(name: str):
     recipe = RECIPES[name]
     return trained_subject(
         name, recipe, data(recipe), domain=DOMAIN, tags=tags(recipe),
-        description=_describe(name, recipe), truth={"data": DATA},
+        description=_describe(name, recipe), truth={"data": DATA, "image_shape": IMAGE_SHAPE},
     )  # fmt: skip
 
 
