@@ -272,3 +272,83 @@ def _repeat_baseline(baseline, x: Tensor, times: int):
     if isinstance(baseline, Tensor) and baseline.dim() > x.dim():
         raise InputShapeError(f"baseline of shape {tuple(baseline.shape)} has more dims than the input {tuple(x.shape)}.")
     return baseline
+
+
+# -- attacks on the prediction: FGSM, BIM, PGD in L∞ and L2 (001 §4.4) ------------------
+
+PREDICTION_ATTACKS = ("fgsm", "bim", "pgd")
+NORMS = ("linf", "l2")
+
+
+def class_scores(model, x: Tensor) -> Tensor:
+    """Scores whose argmax is the predicted class: the model's (N, C) output, or for a
+    one-column output s (a Boolean circuit) the two scores (0.5 − s, s − 0.5), so the class
+    is s > 1/2."""
+    out = model(x)
+    if out.dim() != 2:
+        raise InputShapeError(f"model returned shape {tuple(out.shape)}; attacks need (N, C) scores.")
+    return torch.cat([0.5 - out, out - 0.5], 1) if out.shape[1] == 1 else out
+
+
+def predicted_classes(model, x: Tensor, batch_size: int | None = DEFAULT_BATCH_SIZE) -> Tensor:
+    """argmax of ``class_scores`` in chunked passes without a graph."""
+    with torch.no_grad():
+        return torch.cat([class_scores(model, x[s]).argmax(1) for s in chunks(len(x), batch_size)])
+
+
+def _project(delta: Tensor, epsilon: float, norm: str) -> Tensor:
+    if norm == "linf":
+        return delta.clamp(-epsilon, epsilon)
+    flat = delta.reshape(len(delta), -1)
+    scale = (epsilon / flat.norm(dim=1).clamp(min=torch.finfo(delta.dtype).tiny)).clamp(max=1.0)
+    return (flat * scale[:, None]).view_as(delta)
+
+
+def _direction(grad: Tensor, norm: str) -> Tensor:
+    if norm == "linf":
+        return grad.sign()
+    flat = grad.reshape(len(grad), -1)
+    return (flat / flat.norm(dim=1, keepdim=True).clamp(min=torch.finfo(grad.dtype).tiny)).view_as(grad)
+
+
+def prediction_attack(
+    model,
+    x: Tensor,
+    *,
+    attack: str = "fgsm",
+    norm: str = "l2",
+    epsilon: float,
+    mask: Tensor | None = None,
+    steps: int = 10,
+    step_size: float | None = None,
+    domain: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Untargeted ε-bounded attack on the predicted class of each row of ``x``, moving only
+    the entries where ``mask`` (broadcasting to ``x``) is True: the fast gradient method
+    (one step of size ε, Goodfellow et al.), the basic iterative method (``steps`` steps of
+    ``step_size``, default 2.5ε/steps, projected onto the ε-ball; Kurakin et al.) or PGD
+    (the same from a uniform random start in the ball; Madry et al.), each in the L∞ or
+    L2 norm, ascending the cross-entropy of the original class. The result stays in
+    ``domain``; all rows are attacked in one batch."""
+    if attack not in PREDICTION_ATTACKS:
+        raise InvalidOptionError(f"unknown attack {attack!r}; choose one of {', '.join(PREDICTION_ATTACKS)}.")
+    if norm not in NORMS:
+        raise InvalidOptionError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}.")
+    if not epsilon > 0:
+        raise InvalidOptionError(f"epsilon must be > 0, got {epsilon}.")
+    x = x.detach()
+    m = torch.ones_like(x) if mask is None else mask.to(x.dtype).expand_as(x)
+    labels = predicted_classes(model, x)
+    lo, hi = domain if domain is not None else (-torch.inf, torch.inf)
+    delta = torch.zeros_like(x)
+    if attack == "pgd":
+        start = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device) * 2 - 1
+        delta = _project(start * epsilon * m, epsilon, norm)
+    n_steps, alpha = (1, epsilon) if attack == "fgsm" else (steps, step_size or 2.5 * epsilon / steps)
+    for _ in range(n_steps):
+        point = (x + delta).clamp(lo, hi).requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(class_scores(model, point), labels, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, point)
+        delta = _project((delta + alpha * _direction(grad * m, norm)) * m, epsilon, norm)
+    return (x + delta).clamp(lo, hi).detach()

@@ -132,7 +132,7 @@ def _list_suites(args: argparse.Namespace) -> None:
             [
                 marker,
                 info.title if info else "-",
-                f"{info.summary_metric} {ARROWS[info.direction]}" if info else "-",
+                f"{info.score_name} {ARROWS[info.direction]}" if info else "-",
                 (", " if one_line else "\n").join(tests.get(marker, [])) or "-",
                 description.replace("|", "\\|") if one_line else textwrap.fill(description, 60),
             ]

@@ -34,6 +34,12 @@ class Scale:
     fragility_step: float
     #: k of the top-k attack and of top-k intersection, as a fraction of the features
     fragility_topk: float
+    #: digits samples of the influence-decomposition experiments (001 §4.2, §4.4; None: all)
+    influence_samples: int | None
+    #: random neuron subsets per sample and size in 001 §4.2's Table 2 (the paper: 500)
+    influence_subsets: int
+    #: run the full attack × norm × ε × window grid (else one small case)
+    influence_full_grid: bool
     #: random pairs per sample in the Lipschitz estimate (002 §4.1)
     lipschitz_pairs: int
     #: gradient-ascent steps of the Lipschitz search (0: random pairs and bisection only)
@@ -46,6 +52,7 @@ SCALES: dict[str, Scale] = {
         n_subsets=20, sensitivity_n_samples=8, sensitivity_n_grid=6,
         fragility_samples=4, fragility_epsilons=(0.02, 0.05), fragility_steps=8, fragility_step=0.25,
         fragility_topk=0.1,
+        influence_samples=8, influence_subsets=2, influence_full_grid=False,
         lipschitz_pairs=8, lipschitz_ascent_steps=3,
     ),
     "standard": Scale(
@@ -53,6 +60,7 @@ SCALES: dict[str, Scale] = {
         n_subsets=100, sensitivity_n_samples=64, sensitivity_n_grid=12,
         fragility_samples=8, fragility_epsilons=(0.01, 0.02, 0.05), fragility_steps=15, fragility_step=0.1,
         fragility_topk=0.1,
+        influence_samples=64, influence_subsets=20, influence_full_grid=True,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
     ),
     "paper": Scale(
@@ -60,6 +68,7 @@ SCALES: dict[str, Scale] = {
         n_subsets=100, sensitivity_n_samples=1000, sensitivity_n_grid=20,
         fragility_samples=None, fragility_epsilons=(0.005, 0.01, 0.02, 0.05), fragility_steps=300,
         fragility_step=0.0625, fragility_topk=0.1,
+        influence_samples=None, influence_subsets=500, influence_full_grid=True,
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
     ),
 }  # fmt: skip

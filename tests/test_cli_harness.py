@@ -54,7 +54,7 @@ def test_list_suites_names_markers_titles_and_test_files(capsys):
     for marker in SUITE_MARKERS:
         [line] = [ln for ln in out.splitlines() if ln.startswith(marker + " ")]
         assert lb.SUITES[marker].title in line
-        assert lb.SUITES[marker].summary_metric in line
+        assert lb.SUITES[marker].score_name in line
         assert tests[marker], f"no installed test carries the {marker} marker"
         for test in tests[marker]:
             assert test in out
@@ -277,7 +277,7 @@ def test_verify_reproduces_a_real_run_then_names_a_tampered_row(small_run, tmp_p
     assert main(["verify", str(tampered)]) == 1
     out_text = capsys.readouterr().out
     assert "2 of 3 rows" in out_text
-    [changed] = [ln for ln in out_text.splitlines() if "influence_recovery" in ln and "saliency" in ln]
+    [changed] = [ln for ln in out_text.splitlines() if "order_identifiability" in ln and "saliency" in ln]
     assert "boolean/or_4" in changed and "value differs by 0.01" in changed
     [missing] = [ln for ln in out_text.splitlines() if "no_such_check" in ln]
     assert "missing from the re-run" in missing

@@ -295,7 +295,7 @@ def test_header_arrows_come_from_the_direction(lower_fragility):
     patched to lower, the others are higher), and a per-check table carries the rows'."""
     header = lb.overall_table([row()]).splitlines()[0]
     assert "Axioms (holds_rate) ↑" in header and "Sensitivity-n (mean_pcc) ↑" in header
-    assert "Fragility (shift) ↓" in header and "Boolean (influence_cosine) ↑" in header
+    assert "Fragility (shift) ↓" in header and "Boolean (recovery) ↑" in header
     assert "mean rank ↓" in header
     page = lb.render_pages([row("axioms", "completeness", "abs_error", direction="lower", holds=True)])["axioms.md"]
     assert "| method (abs_error ↓)" in page and "| holds_rate ↑" in page
@@ -432,3 +432,18 @@ def test_fragility_table_averages_subjects_and_shows_na():
     assert cells[0][:4] == ["a", "random", "0.05", "0.75"]
     assert cells[1][:4] == ["a", "topk", "0.05", "0.375"] and cells[1][4:6] == ["0.5", "1"]  # Spearman, centre shift
     assert cells[3][:4] == ["b", "topk", "0.05", "N/A"] and set(cells[3][3:]) == {"N/A"}
+
+
+def test_boolean_score_is_the_mean_of_its_three_metrics():
+    """The Boolean suite sums up several metrics: a = (0.5 + 1.0 + 0.0) / 3 = 0.5; a row of
+    another metric is ignored; b has only identifiability 0.75."""
+    records = [
+        row("boolean", "dummy_recovery", "dummy_f1", "a", value=0.5),
+        row("boolean", "influence_recovery", "influence_spearman", "a", value=1.0),
+        row("boolean", "order_identifiability", "identifiability", "a", value=0.0),
+        row("boolean", "other", "something_else", "a", value=100.0),
+        row("boolean", "order_identifiability", "identifiability", "b", value=0.75),
+    ]
+    assert lb.suite_scores(records, lb.SUITES["boolean"]) == {"a": 0.5, "b": 0.75}
+    page = lb.render_pages(records)["boolean.md"]
+    assert "`dummy_f1`, `influence_spearman`, `identifiability` values" in page and "| recovery ↑" in page

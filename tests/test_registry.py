@@ -46,6 +46,7 @@ from attrbench.methods.registry import (
 pytestmark = pytest.mark.usefixtures("isolated_method_registry")
 
 EXPECTED_BUILTINS = {
+    "influence_decomposition",
     "saliency",
     "gradient",
     "input_x_gradient",

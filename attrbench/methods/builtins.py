@@ -3,6 +3,7 @@
 from attrbench.methods import (  # noqa: F401
     control,
     distributional,
+    influence,
     gradient,
     integrated_gradients,
     modified_gradient,

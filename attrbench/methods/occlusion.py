@@ -85,12 +85,7 @@ def occlusion_window(
         raise InputShapeError(f"window={window}, stride={stride} do not fit {h}×{w} images.")
     b = expand_baseline(baseline, x)
     t = as_targets(target, n, x.device)
-    rows = torch.arange(0, h - window + 1, stride)
-    cols = torch.arange(0, w - window + 1, stride)
-    ii, jj = torch.arange(h), torch.arange(w)
-    in_rows = (ii[None] >= rows[:, None]) & (ii[None] < rows[:, None] + window)  # (R, H)
-    in_cols = (jj[None] >= cols[:, None]) & (jj[None] < cols[:, None] + window)  # (Q, W)
-    windows = (in_rows[:, None, :, None] & in_cols[None, :, None, :]).reshape(-1, h * w)  # (K, H*W)
+    windows = sliding_windows((h, w), window, stride)  # (K, H*W)
     k = len(windows)
 
     def keep_outside(s: slice) -> torch.Tensor:
@@ -101,3 +96,19 @@ def occlusion_window(
     cover = windows.to(x.dtype).to(x.device)
     pixel = (diffs.T @ cover) / cover.sum(0).clamp(min=1)  # (N, H*W)
     return pixel.reshape(n, 1, h, w).expand(n, c, h, w).clone()
+
+
+def sliding_windows(shape: tuple[int, ...], window: int, stride: int) -> torch.Tensor:
+    """Bool masks (K, prod(shape)) of the window×window squares (for a 2-D ``shape``) or
+    length-``window`` runs (1-D) at every ``stride``-th position that fits, row-major."""
+    if window < 1 or stride < 1 or window > min(shape):
+        raise InputShapeError(f"window={window}, stride={stride} do not fit features of shape {tuple(shape)}.")
+    axes = []
+    for size in shape:
+        starts = torch.arange(0, size - window + 1, stride)
+        idx = torch.arange(size)
+        axes.append((idx[None] >= starts[:, None]) & (idx[None] < starts[:, None] + window))  # (starts, size)
+    if len(axes) == 1:
+        return axes[0]
+    rows, cols = axes
+    return (rows[:, None, :, None] & cols[None, :, None, :]).reshape(-1, shape[0] * shape[1])

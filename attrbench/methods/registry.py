@@ -103,9 +103,14 @@ class Method:
 
     ``attribute`` returns a tensor shaped like ``x``. When ``x.requires_grad`` is set and the
     method is ``differentiable``, the result carries a graph back to ``x`` (``create_graph``).
+
+    ``subset_influence`` is None, or — for a method that attributes to subsets of features
+    (its function or class has a ``subset_influence(model, x, masks, **params)``
+    attribute) — a callable ``(model, x, masks) -> Tensor`` giving one influence per bool
+    mask (M, features), called with the method's parameters (001 §3).
     """
 
-    def __init__(self, entry: "MethodEntry", params: Mapping[str, Any], impl: Callable):
+    def __init__(self, entry: "MethodEntry", params: Mapping[str, Any], impl: Callable, subsets=None):
         self.name = entry.name
         self.claims = entry.claims
         self.needs_baseline = entry.needs_baseline
@@ -116,6 +121,7 @@ class Method:
         self.source = entry.source
         self.params = dict(params)
         self._impl = impl
+        self.subset_influence = subsets
 
     def attribute(self, model, x, target, baseline=None):
         return self._impl(model, x, target, baseline)
@@ -187,7 +193,9 @@ class MethodEntry:
             def impl(model, x, target, baseline, _fn=fn, _params=dict(params)):
                 return _fn(model, x, target, baseline, **_params)
 
-        return Method(self, params, impl)
+        hook = getattr(self.obj, "subset_influence", None)
+        subsets = None if hook is None else (lambda model, x, masks, _p=dict(params): hook(model, x, masks, **_p))
+        return Method(self, params, impl, subsets)
 
 
 def _check_signature(name: str, obj: Callable) -> None:
