@@ -83,8 +83,11 @@ def test_window_attacks_on_digits(attrbench_scale, attrbench_generator, network_
 
 def test_neuron_importance_on_digits_mlp(attrbench_scale, attrbench_generator, network_only):
     """001 §4.2 on the digits 3×256 ReLU MLP: Table 1 (ablations and Adv-Exc / Adv-Inc per
-    layer) and Table 2 (the per-layer decomposition). The clean row must equal the whole
-    network's accuracy on the same samples (the layer split changes nothing)."""
+    layer), Figure 2 (accuracy against the subset fraction of the important, unimportant
+    and all neurons) and Table 2 (the per-layer decomposition). Identities: the clean row
+    equals the whole network's accuracy on the same samples (the layer split changes
+    nothing), and attacking a subset holding the whole important (unimportant) set gives
+    Table 1's Adv-Inc (Adv-Exc) accuracy at the same ε."""
     from attrbench.checks import influence_experiments as ie
 
     network_only("digits/mlp3x256_relu")
@@ -92,7 +95,7 @@ def test_neuron_importance_on_digits_mlp(attrbench_scale, attrbench_generator, n
     m = attrbench_scale.influence_samples or len(mlp.inputs)
     x, y = mlp.inputs[:m], mlp.targets[:m]
     full = attrbench_scale.influence_full_grid
-    table1, table2 = ie.neuron_importance(
+    table1, table2, curves = ie.neuron_importance(
         mlp.model, x, y, epsilons=(0.1, 0.5, 1.0) if full else (0.5,),
         subset_sizes=(20, 60, 100, 140, 180) if full else (20,), subsets=attrbench_scale.influence_subsets,
         generator=attrbench_generator,
@@ -101,3 +104,8 @@ def test_neuron_importance_on_digits_mlp(attrbench_scale, attrbench_generator, n
     assert (table1.loc["clean"] == accuracy).all()
     assert list(table1.columns) == ["Layer 1", "Layer 2", "Layer 3"] and len(table2) == 3
     assert ((table1 >= 0) & (table1 <= 100)).all().all()
+    eps = 1.0 if full else 0.5
+    whole = curves[curves["fraction"] == 1.0].set_index(["layer", "set"])["accuracy"]
+    for layer in table1.columns:
+        for name in ("Adv-Inc", "Adv-Exc"):
+            assert whole[layer, name] == pytest.approx(table1.loc[f"{name} (ε = {eps:g})", layer])

@@ -78,6 +78,16 @@ def _accuracy(suffix, h: Tensor, y: Tensor) -> float:
     return 100.0 * float((predicted_classes(suffix, h) == y).double().mean())
 
 
+def random_subset_masks(within: Tensor, fraction: float, draws: int, generator=None) -> Tensor:
+    """For each row of the bool mask ``within`` (N, F), ``draws`` random subsets holding
+    round(fraction · |row|) of its True entries, uniformly: (N · draws, F), row-major."""
+    rows = within.repeat_interleave(draws, 0)
+    keys = torch.rand(rows.shape, generator=generator).to(rows.device).masked_fill(~rows, float("inf"))
+    rank = keys.argsort(1).argsort(1)  # 0 for the smallest key of each row
+    size = (fraction * rows.sum(1, keepdim=True)).round()
+    return (rank < size) & rows
+
+
 def neuron_importance(
     model: nn.Sequential,
     x: Tensor,
@@ -85,21 +95,27 @@ def neuron_importance(
     *,
     epsilons=(0.1, 0.5, 1.0),
     subset_sizes=(20, 60, 100, 140, 180),
+    fractions=(0.1, 0.25, 0.5, 0.75, 1.0),
     subsets: int = 20,
     generator: torch.Generator | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Table 1, Table 2) of 001 §4.2 for ``model`` on (x, y), accuracies in %.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(Table 1, Table 2, Figure 2's curves) of 001 §4.2 for ``model`` on (x, y), in %.
 
     Table 1: one row per measurement (clean, Ablation-Exclusive/-Inclusive, Adv-Exc/-Inc
     at each ε) and one column per hidden layer, plus the mean fraction of neurons marked
-    important. Table 2: per layer, I_(k) = miscls(k) − miscls(previous size) in %, where
-    miscls(k) is the misclassification rate after the ε = max(epsilons) L∞ fast gradient
-    attack on k random neurons of the layer (``subsets`` draws per sample)."""
+    important. Figure 2: accuracy after the ε = max(epsilons) L∞ fast gradient attack on
+    random subsets holding each of ``fractions`` of the important (Adv-Inc), unimportant
+    (Adv-Exc) or all neurons of each sample (``subsets`` draws per sample): columns layer,
+    set, fraction, accuracy. Table 2: per layer, I_(k) = miscls(k) − miscls(previous size)
+    for random subsets of k of all the layer's neurons, the decomposition read off the
+    curve for all neurons."""
     from attrbench import methods
 
     ig = methods.get("integrated_gradients")
     table1: dict[str, dict[str, float]] = {}
     table2: dict[str, dict[str, float]] = {}
+    curves = []
+    eps = max(epsilons)
     for number, index in enumerate(hidden_layers(model), 1):
         layer = f"Layer {number}"
         prefix, suffix = model[: index + 1], model[index + 1 :]
@@ -111,23 +127,32 @@ def neuron_importance(
         column = {"clean": _accuracy(suffix, h, y), "important fraction (%)": 100.0 * float(important.double().mean())}
         column["Ablation-Exclusive"] = _accuracy(suffix, h * important, y)
         column["Ablation-Inclusive"] = _accuracy(suffix, h * ~important, y)
-        for eps in epsilons:
+        for e in epsilons:
             for name, mask in (("Exc", ~important), ("Inc", important)):
-                adv = prediction_attack(suffix, h, attack="fgsm", norm="linf", epsilon=eps, mask=mask)
-                column[f"Adv-{name} (ε = {eps:g})"] = _accuracy(suffix, adv, y)
+                adv = prediction_attack(suffix, h, attack="fgsm", norm="linf", epsilon=e, mask=mask)
+                column[f"Adv-{name} (ε = {e:g})"] = _accuracy(suffix, adv, y)
         table1[layer] = column
-        width, eps = h.shape[1], max(epsilons)
         rows = h.repeat_interleave(subsets, 0)
         labels = y.repeat_interleave(subsets, 0)
+
+        def attacked_accuracy(mask: Tensor) -> float:
+            return _accuracy(suffix, prediction_attack(suffix, rows, attack="fgsm", norm="linf", epsilon=eps, mask=mask),
+                             labels)  # fmt: skip
+
+        sets = {"Adv-Inc": important, "Adv-Exc": ~important, "all": torch.ones_like(important)}
+        for name, within in sets.items():
+            for fraction in fractions:
+                mask = random_subset_masks(within, fraction, subsets, generator)
+                curves.append((layer, name, fraction, attacked_accuracy(mask)))
         previous, decomposition = 0.0, {}
+        everything = torch.ones_like(rows[:1], dtype=torch.bool)
         for k in sorted(subset_sizes):
-            if k > width:
+            if k > h.shape[1]:
                 break
-            keys = torch.rand((len(rows), width), generator=generator).to(h.device)
-            mask = torch.zeros_like(rows, dtype=torch.bool).scatter_(1, keys.argsort(1)[:, :k], True)
-            adv = prediction_attack(suffix, rows, attack="fgsm", norm="linf", epsilon=eps, mask=mask)
-            miscls = 100.0 - _accuracy(suffix, adv, labels)
+            mask = random_subset_masks(everything, k / h.shape[1], len(rows), generator)
+            miscls = 100.0 - attacked_accuracy(mask)
             decomposition[f"I_({k})"] = miscls - previous
             previous = miscls
         table2[layer] = decomposition
-    return pd.DataFrame(table1), pd.DataFrame(table2).T
+    curve_frame = pd.DataFrame(curves, columns=["layer", "set", "fraction", "accuracy"])
+    return pd.DataFrame(table1), pd.DataFrame(table2).T, curve_frame
