@@ -339,3 +339,28 @@ def test_a_method_whose_verdict_changes_on_the_same_case_is_a_method_failure():
 
     with pytest.raises(MethodFailure, match="not a function of its input"):
         run(axioms.dummy, _method(flaky), "generated")
+
+
+def test_drawn_cases_do_not_depend_on_which_modules_are_loaded(tmp_path, monkeypatch):
+    """Hypothesis mixes literals from the source of loaded local modules into what it
+    draws; a process that imported more code (another suite, a plugin) would otherwise
+    get other cases for the same seed (seen as non-reproducible rows under pytest-xdist).
+    The same check and seed give the same value and counterexample before and after a
+    module full of fresh constants is imported."""
+    from attrbench.checks.lipschitz import lipschitz
+
+    def run():
+        ctx = CheckContext(scale=get_scale("quick"), generator=torch.Generator().manual_seed(7))
+        return generated(lipschitz, lipschitz.info.cases)(methods.get("deeplift_rescale"), None, ctx)
+
+    before = run()
+    (tmp_path / "abcli_constants.py").write_text(
+        "".join(f"C{i} = {v!r}\n" for i, v in enumerate([0.0123, 0.731, 1.5e-3, 3, 7, 11, 0.25, -0.875, 2.5, 19]))
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        __import__("abcli_constants")
+        after = run()
+    finally:
+        sys.modules.pop("abcli_constants", None)
+    assert before.value == after.value and jsonable(before.details) == jsonable(after.details)

@@ -7,7 +7,11 @@ Subject (``case.to_subject()``) and the check decides whether it holds there.
 
 - Derandomised: hypothesis draws from a ``random.Random`` seeded from the check's
   ``torch.Generator`` (itself seeded from ``--attrbench-seed`` and the test's name), with
-  no example database, so a seed gives the same cases on every machine.
+  no example database, so a seed gives the same cases on every machine. Hypothesis also
+  mixes literals found in the source of every loaded "local" module into what it draws,
+  which would make the cases depend on which modules a process happens to have imported
+  (other suites, plugins, pytest-xdist's scheduling); the search runs with that pool
+  emptied (``without_local_constants``).
 - ``ctx.scale.hypothesis_examples`` cases are tried (25 / 100 / 500).
 - Claims scope the search: a method that claims the check's axiom is tried only on cases
   its claim covers (``Claim.unless``), so a violation found is a violation of the claim;
@@ -23,6 +27,7 @@ Subject (``case.to_subject()``) and the check decides whether it holds there.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import replace
 from typing import Callable
@@ -37,6 +42,29 @@ SHRINK_BUDGET = 1
 
 class _StopSearch(BaseException):
     """Ends the search (and shrinking) at once: hypothesis passes BaseExceptions through."""
+
+
+@contextlib.contextmanager
+def without_local_constants():
+    """Run hypothesis with an empty pool of source-code constants and a fresh cache of
+    them. Uses hypothesis internals (6.1xx: ``providers._get_local_constants`` and
+    ``providers.CONSTANTS_CACHE``); where they do not exist there is no pool to empty."""
+    try:
+        from hypothesis.internal.cache import LRUCache
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+
+        saved = providers._get_local_constants, providers.CONSTANTS_CACHE
+    except (ImportError, AttributeError):
+        yield
+        return
+    empty = Constants()
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE = LRUCache(1024)
+    try:
+        yield
+    finally:
+        providers._get_local_constants, providers.CONSTANTS_CACHE = saved
 
 
 def _seed(generator: torch.Generator) -> int:
@@ -103,7 +131,8 @@ def generated(check_fn: Callable, strategy: Callable, *, device: str = "cpu") ->
             suppress_health_check=list(HealthCheck),
         )
         try:
-            find(cases, violates, settings=config, random=random.Random(_seed(ctx.generator)))
+            with without_local_constants():
+                find(cases, violates, settings=config, random=random.Random(_seed(ctx.generator)))
         except (NoSuchExample, _StopSearch):
             pass
         except Unsatisfiable:
