@@ -64,6 +64,11 @@ def feature_positions(x: Tensor, image_shape: tuple[int, ...] | None = None) -> 
     return torch.stack([g.reshape(-1) for g in grids], 1)
 
 
+def topk_mask(r: Tensor, k: int) -> Tensor:
+    """Bool mask of the k largest entries of each row (ties broken by torch.topk)."""
+    return torch.zeros_like(r, dtype=torch.bool).scatter_(1, r.topk(k, dim=1).indices, True)
+
+
 def center_of_mass(r: Tensor, positions: Tensor) -> Tensor:
     """C = Σᵢ Rᵢ·positionᵢ (004 App. A, footnote b), shape (N, dims)."""
     return r @ positions
@@ -179,7 +184,7 @@ def run_interpretation_attack(
     k = max(1, round(0.1 * n_features)) if k is None else int(k)
     if not 1 <= k <= n_features:
         raise InvalidOptionError(f"k={k} must lie in 1..{n_features} (the number of features).")
-    top = torch.zeros_like(r_t, dtype=torch.bool).scatter_(1, r_t.topk(k, dim=1).indices, True)
+    top = topk_mask(r_t, k)
 
     def dissimilarity(r: Tensor) -> Tensor:
         """D of Algorithm 1 per row of R (random is judged on the top-k D)."""
@@ -352,3 +357,26 @@ def prediction_attack(
         (grad,) = torch.autograd.grad(loss, point)
         delta = _project((delta + alpha * _direction(grad * m, norm)) * m, epsilon, norm)
     return (x + delta).clamp(lo, hi).detach()
+
+
+def changes_class(
+    model,
+    x: Tensor,
+    masks: Tensor,
+    *,
+    attack: str = "fgsm",
+    norm: str = "l2",
+    epsilon: float,
+    steps: int = 10,
+    domain: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Bool (M, N): does :func:`prediction_attack` on row i of ``x``, moving only the
+    entries of ``masks[m]`` (each broadcasting to one input), change its predicted class?
+    The M·N attacks run as one batch, mask-major (row m·N + i)."""
+    m, n = len(masks), len(x)
+    rows = x.detach().repeat(m, *[1] * (x.dim() - 1))
+    mask = masks.to(x.device).repeat_interleave(n, 0)
+    adv = prediction_attack(model, rows, attack=attack, norm=norm, epsilon=epsilon, mask=mask, steps=steps,
+                            domain=domain, generator=generator)  # fmt: skip
+    return (predicted_classes(model, adv) != predicted_classes(model, rows)).view(m, n)

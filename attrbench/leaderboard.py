@@ -91,6 +91,11 @@ class SuiteInfo:
     label: str = ""  # the summary score's name in headers (default: summary_metric)
 
     @property
+    def summary_metrics(self) -> tuple[str, ...]:
+        """The metric(s) whose rows are averaged (unless the rule is ``holds_rate``)."""
+        return self.summary_metric if isinstance(self.summary_metric, tuple) else (self.summary_metric,)
+
+    @property
     def score_name(self) -> str:
         return self.label or str(self.summary_metric)
 
@@ -392,8 +397,7 @@ def suite_scores(records: Iterable[Record], suite: SuiteInfo) -> dict[str, float
     if suite.summary_metric == HOLDS_RATE:
         samples = [(r.method, float(r.holds)) for r in rows if r.holds is not None]
     else:
-        metrics = suite.summary_metric if isinstance(suite.summary_metric, tuple) else (suite.summary_metric,)
-        samples = [(r.method, r.value) for r in rows if r.metric in metrics and r.value is not None]
+        samples = [(r.method, r.value) for r in rows if r.metric in suite.summary_metrics and r.value is not None]
     by_method: dict[str, list[float]] = defaultdict(list)
     for method, value in samples:
         by_method[method].append(value)
@@ -544,8 +548,8 @@ def main_page(records: Iterable[Record]) -> str:
 def _summary_rule(suite: SuiteInfo) -> str:
     if suite.summary_metric == HOLDS_RATE:
         return "the fraction of the method's verdict rows (over every check and subject) that hold"
-    metrics = suite.summary_metric if isinstance(suite.summary_metric, tuple) else (suite.summary_metric,)
-    return f"the mean of the method's {', '.join(f'`{m}`' for m in metrics)} values over its checks and subjects"
+    metrics = ", ".join(f"`{m}`" for m in suite.summary_metrics)
+    return f"the mean of the method's {metrics} values over its checks and subjects"
 
 
 def _summary_table(records: list[Record], suite: SuiteInfo) -> str:

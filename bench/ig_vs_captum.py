@@ -12,9 +12,7 @@ is faster) and the largest absolute difference of the attributions.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -108,25 +106,11 @@ def pairs(x):
     ]
 
 
-def timed(fn, *args) -> tuple[float, torch.Tensor]:
-    start = time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - start, out
-
-
 def compare(ours, theirs, args, reps: int, warmup: int):
-    for _ in range(warmup):
-        ours(*args)
-        theirs(*args)
-    t_ours, t_theirs = [], []
-    for rep in range(reps):  # alternate which goes first, so neither always runs warm
-        order = ((ours, t_ours), (theirs, t_theirs)) if rep % 2 == 0 else ((theirs, t_theirs), (ours, t_ours))
-        for fn, sink in order:
-            seconds, _ = timed(fn, *args)
-            sink.append(seconds)
+    medians = harness.interleaved_medians({"ours": lambda: ours(*args), "theirs": lambda: theirs(*args)}, reps, warmup)
     a, b = ours(*args), theirs(*args)
     diff = (a.double() - b.double()).abs().max().item()
-    return statistics.median(t_ours), statistics.median(t_theirs), diff, b.abs().max().item()
+    return medians["ours"], medians["theirs"], diff, b.abs().max().item()
 
 
 def main(argv=None) -> int:

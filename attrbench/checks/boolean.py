@@ -34,9 +34,15 @@ from attrbench.results import Outcome
 MAX_EXACT_N = 12
 
 
+def subset_masks(codes: np.ndarray, n: int) -> np.ndarray:
+    """Bool (len(codes), n): row j says which variables the subset coded as the integer
+    ``codes[j]`` (bit i: i ∈ S) holds."""
+    return ((np.asarray(codes)[:, None] >> np.arange(n)) & 1).astype(bool)
+
+
 def popcounts(n: int) -> np.ndarray:
     """|S| for every subset S ⊆ [n] given as an integer, shape (2ⁿ,)."""
-    return ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).sum(1)
+    return subset_masks(np.arange(2**n), n).sum(1)
 
 
 def _table(truth_table) -> tuple[np.ndarray, int]:
@@ -133,10 +139,6 @@ def subset_codes(n: int, subsets: int | None = None, generator: torch.Generator 
     return np.array(codes, dtype=np.int64)
 
 
-def _inputs(n: int) -> torch.Tensor:
-    return ((torch.arange(2**n)[:, None] >> torch.arange(n)) & 1).float()
-
-
 def decomposition_from_network(
     model,
     n: int,
@@ -162,23 +164,21 @@ def decomposition_from_network(
     if attack not in NETWORK_ATTACKS:
         raise InvalidOptionError(f"unknown attack {attack!r}; choose one of {', '.join(NETWORK_ATTACKS)}.")
     from attrbench import attacks
+    from attrbench.subjects.boolean import all_inputs
 
     codes = subset_codes(n, subsets, generator)
-    x = _inputs(n)
+    x = all_inputs(n, torch.float32)
     if attack == "bitflip":
         classes = attacks.predicted_classes(model, x).cpu().numpy()
         influence = subcube_nonconstant(classes, n)[codes].mean(1)
     else:
         if epsilon is None or norm is None:
             raise InvalidOptionError(f"attack {attack!r} needs epsilon and norm ('linf' or 'l2').")
-        masks = torch.from_numpy((codes[:, None] >> np.arange(n)) & 1).bool()  # (|codes|, n)
-        rows = x.repeat(len(codes), 1)
-        mask = masks.repeat_interleave(2**n, 0)
-        adv = attacks.prediction_attack(model, rows, attack=attack, norm=norm, epsilon=epsilon, mask=mask,
-                                        steps=steps, domain=domain, generator=generator)  # fmt: skip
-        changed = attacks.predicted_classes(model, adv) != attacks.predicted_classes(model, rows)
-        influence = changed.view(len(codes), 2**n).double().mean(1).numpy()
-    sizes = ((codes[:, None] >> np.arange(n)) & 1).sum(1)
+        masks = torch.from_numpy(subset_masks(codes, n))
+        changed = attacks.changes_class(model, x, masks, attack=attack, norm=norm, epsilon=epsilon, steps=steps,
+                                        domain=domain, generator=generator)  # fmt: skip
+        influence = changed.double().mean(1).numpy()
+    sizes = subset_masks(codes, n).sum(1)
     levels = np.array([0.0] + [influence[sizes == k].mean() for k in range(1, n + 1)])
     return {"decomposition": np.diff(levels), "levels": levels, "codes": codes, "subset_influence": influence}
 
@@ -279,8 +279,7 @@ def decomposition_recovery(method, subject, ctx: CheckContext) -> Outcome:
     if method.subset_influence is None:
         raise InvalidOptionError(f"method {method.name!r} exposes no subset attributions (subset_influence).")
     n = subject.truth["n"]
-    codes = np.arange(2**n)
-    masks = torch.from_numpy((codes[:, None] >> np.arange(n)) & 1).bool()
+    masks = torch.from_numpy(subset_masks(np.arange(2**n), n))
     found = method.subset_influence(subject.model, subject.inputs, masks).double().cpu().numpy()
     estimate = decomposition_from_subset_influence(found, n)
     exact = exact_analysis(subject.truth["truth_table"])["decomposition"]

@@ -26,16 +26,18 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor
 
-from attrbench.attacks import KINDS, TARGETED, center_of_mass, feature_positions, run_interpretation_attack
+from attrbench.attacks import (
+    KINDS,
+    TARGETED,
+    center_of_mass,
+    feature_positions,
+    run_interpretation_attack,
+    topk_mask,
+)
 from attrbench.checks.context import CheckContext, check
 from attrbench.results import Outcome
 
 NOT_DIFFERENTIABLE = "N/A: the method is not differentiable, so only the random perturbation applies"
-
-
-def topk_mask(r: Tensor, k: int) -> Tensor:
-    """Bool mask of the k largest entries of each row (ties broken by torch.topk)."""
-    return torch.zeros_like(r, dtype=torch.bool).scatter_(1, r.topk(k, dim=1).indices, True)
 
 
 def topk_intersection(r1: Tensor, r2: Tensor, k: int) -> Tensor:

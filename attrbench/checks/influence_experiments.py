@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from attrbench.attacks import NORMS, PREDICTION_ATTACKS, predicted_classes, prediction_attack
+from attrbench.attacks import NORMS, PREDICTION_ATTACKS, changes_class, predicted_classes, prediction_attack
 from attrbench.methods.occlusion import sliding_windows
 
 #: ε grids per norm for the window attacks on digits in [−1, 1] (the supplement uses
@@ -48,19 +48,16 @@ def window_attack_rates(
     if x.dim() != 4:
         raise ValueError(f"window attacks need images (N, C, H, W); got {tuple(x.shape)}.")
     epsilons = epsilons or WINDOW_EPSILONS
-    n, h, w = len(x), x.shape[2], x.shape[3]
+    h, w = x.shape[2], x.shape[3]
     rows = []
     for k in window_sizes:
-        windows = sliding_windows((h, w), k, stride).to(x.device)
-        masks = windows.view(len(windows), 1, h, w).repeat(n, 1, 1, 1)
-        points = x.detach().repeat_interleave(len(windows), 0)
-        before = predicted_classes(model, points)
+        windows = sliding_windows((h, w), k, stride).to(x.device).view(-1, 1, h, w)
         for attack in attacks:
             for norm in norms:
                 for eps in epsilons[norm]:
-                    adv = prediction_attack(model, points, attack=attack, norm=norm, epsilon=eps, mask=masks,
-                                            domain=domain, generator=generator)  # fmt: skip
-                    rate = float((predicted_classes(model, adv) != before).double().mean())
+                    changed = changes_class(model, x, windows, attack=attack, norm=norm, epsilon=eps, domain=domain,
+                                            generator=generator)  # fmt: skip
+                    rate = float(changed.double().mean())
                     rows.append((attack, norm, eps, k, len(windows), rate))
     return pd.DataFrame(rows, columns=["attack", "norm", "epsilon", "window", "windows", "misclassified"])
 

@@ -47,7 +47,7 @@ def influence_decomposition(
     model only through its values and gradients, so equivalent networks get the same
     attributions (implementation invariance, 000 §1.2); windows mix neighbours, so dummy,
     symmetry and the other axioms are not claimed."""
-    from attrbench.attacks import predicted_classes, prediction_attack
+    from attrbench.attacks import changes_class
 
     n = len(x)
     image = x.dim() == 4
@@ -55,11 +55,8 @@ def influence_decomposition(
     windows = sliding_windows(shape, window, stride).to(x.device)  # (K, F)
     k = len(windows)
     masks = windows.view(k, 1, *shape) if image else windows.view(k, *x.shape[1:])
-    rows = x.detach().repeat_interleave(k, 0)
-    mask = masks.repeat(n, *[1] * (masks.dim() - 1))
-    adv = prediction_attack(model, rows, attack=attack, norm=norm, epsilon=epsilon, mask=mask, steps=steps,
-                            generator=torch.Generator().manual_seed(PGD_SEED))  # fmt: skip
-    changed = (predicted_classes(model, adv) != predicted_classes(model, rows)).view(n, k).to(x.dtype)
+    changed = changes_class(model, x, masks, attack=attack, norm=norm, epsilon=epsilon, steps=steps,
+                            generator=torch.Generator().manual_seed(PGD_SEED)).T.to(x.dtype)  # fmt: skip
     area = float(window**len(shape))
     scores = (changed @ windows.to(x.dtype)) / area / changed.sum(1, keepdim=True).clamp(min=1)
     if image:
@@ -72,15 +69,11 @@ def subset_influence(model, x, masks, *, epsilon: float = 2.0, attack: str = "fg
     """I_A for each bool mask A (M, features of x flattened): the fraction of the rows of
     ``x`` whose predicted class the method's attack, restricted to A, changes (001 §3.4).
     All masks × rows are attacked in one batch."""
-    from attrbench.attacks import predicted_classes, prediction_attack
+    from attrbench.attacks import changes_class
 
-    m, n = len(masks), len(x)
-    rows = x.detach().repeat(m, *[1] * (x.dim() - 1))
-    mask = masks.to(x.device).repeat_interleave(n, 0).view(m * n, *x.shape[1:])
-    adv = prediction_attack(model, rows, attack=attack, norm=norm, epsilon=epsilon, mask=mask, steps=steps,
-                            generator=torch.Generator().manual_seed(PGD_SEED))  # fmt: skip
-    changed = predicted_classes(model, adv) != predicted_classes(model, rows)
-    return changed.view(m, n).to(x.dtype).mean(1)
+    changed = changes_class(model, x, masks.view(len(masks), *x.shape[1:]), attack=attack, norm=norm,
+                            epsilon=epsilon, steps=steps, generator=torch.Generator().manual_seed(PGD_SEED))  # fmt: skip
+    return changed.to(x.dtype).mean(1)
 
 
 influence_decomposition.subset_influence = subset_influence
