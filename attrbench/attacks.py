@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from attrbench import guard
+from attrbench.guard import Guard
 from attrbench.errors import InputShapeError, InvalidOptionError
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, chunks
+from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, check_scores, chunks
 
 KINDS = ("random", "topk", "mass_center")
 TARGETED = ("topk", "mass_center")
@@ -122,7 +122,7 @@ class AttackResult:
 def interpretation_attack(method, model, x: Tensor, target, **options) -> Tensor:
     """The adversarial inputs x_adv of ``options["kind"]`` (one of ``KINDS``) against
     ``method`` on ``model``; the options (kind, epsilon, steps, step_size, k, baseline,
-    generator, domain, image_shape, timeout) are those of :func:`run_interpretation_attack`,
+    generator, domain, image_shape, guard) are those of :func:`run_interpretation_attack`,
     which also returns the explanations, D and how the gradient was taken. With a
     sequence of radii as ``epsilon`` the result has shape (len(epsilon), *x.shape)."""
     return run_interpretation_attack(method, model, x, target, **options).x_adv
@@ -143,14 +143,16 @@ def run_interpretation_attack(
     generator: torch.Generator | None = None,
     domain: tuple[float, float] | None = None,
     image_shape: tuple[int, ...] | None = None,
-    timeout: float | None = None,
+    guard: Guard | None = None,
 ) -> AttackResult:
     """:func:`interpretation_attack` with its bookkeeping.
 
     ``step_size`` (α) defaults to ε/4 and may be a sequence matching ``epsilon``; ``k``
     (top-k attack) defaults to 10 % of the features; ``baseline`` is passed to the method
     as it is (one per sample is repeated for each ε); ``domain`` = (low, high) clips every
-    point; ``image_shape`` gives flat inputs a pixel grid for the centre of mass."""
+    point; ``image_shape`` gives flat inputs a pixel grid for the centre of mass; ``guard``
+    (attrbench.guard.Guard, default: no limits) wraps every call of the method."""
+    guard = guard or Guard(check_determinism=False)
     if kind not in KINDS:
         raise InvalidOptionError(f"unknown attack kind {kind!r}; choose one of {', '.join(KINDS)}.")
     if steps < 1:
@@ -175,7 +177,7 @@ def run_interpretation_attack(
     labels = predicted_labels(model, x_t)
 
     def attribute(net, points: Tensor, where: str) -> Tensor:
-        return guard.attribute(method, net, points, t, b, timeout=timeout, where=f"{kind} attack ({where})")
+        return guard.attribute(method, net, points, t, b, where=f"{kind} attack ({where})")
 
     r_t = importance(attribute(model, x_t, "original"))
     positions = feature_positions(x, image_shape)
@@ -289,9 +291,7 @@ def class_scores(model, x: Tensor) -> Tensor:
     """Scores whose argmax is the predicted class: the model's (N, C) output, or for a
     one-column output s (a Boolean circuit) the two scores (0.5 − s, s − 0.5), so the class
     is s > 1/2."""
-    out = model(x)
-    if out.dim() != 2:
-        raise InputShapeError(f"model returned shape {tuple(out.shape)}; attacks need (N, C) scores.")
+    out = check_scores(model(x), len(x))
     return torch.cat([0.5 - out, out - 0.5], 1) if out.shape[1] == 1 else out
 
 

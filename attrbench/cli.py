@@ -271,6 +271,7 @@ def pytest_args(
     seed: int | None = None,
     device: str | None = None,
     timeout: float | None = None,
+    memory: float | None = None,
     leaderboard_dir: str | None = None,
     no_leaderboard: bool = False,
     workers: str | None = None,
@@ -301,6 +302,8 @@ def pytest_args(
         args += ["--attrbench-device", device]
     if timeout is not None:
         args += ["--attrbench-timeout", repr(timeout)]
+    if memory is not None:
+        args += ["--attrbench-memory", repr(memory)]
     if no_leaderboard:
         args.append("--no-leaderboard")
     elif leaderboard_dir is not None:
@@ -320,8 +323,9 @@ def _run(args: argparse.Namespace) -> int:
     _check_subjects(args.subject)
     argv = pytest_args(
         methods=args.method, suites=suites, subjects=args.subject, scale=args.scale, seed=args.seed,
-        device=args.device, timeout=args.timeout, leaderboard_dir=args.leaderboard_dir,
-        no_leaderboard=args.no_leaderboard, workers=args.workers, extra=args.pytest_args,
+        device=args.device, timeout=args.timeout, memory=args.memory, leaderboard_dir=args.leaderboard_dir,
+        no_leaderboard=args.no_leaderboard, workers=args.workers,
+        extra=[*(["--attrbench-progress"] if args.progress else []), *args.pytest_args],
     )  # fmt: skip
     print(f"attrbench run: pytest {shlex.join(argv)}", file=sys.stderr, flush=True)
     return int(pytest.main(argv))
@@ -388,8 +392,10 @@ def _short(text: str, limit: int = 60) -> str:
 
 def compare_records(original, rerun, *, atol: float = 1e-6, rtol: float = 1e-6) -> list[Mismatch]:
     """The rows of ``original`` that ``rerun`` does not reproduce: missing, an error that
-    appeared, vanished or changed, a changed verdict (holds) or claim, or a value that
-    differs by more than ``atol + rtol * |value|`` (matched by ``Record.key``)."""
+    appeared, vanished or changed, a changed verdict (holds) or claim, a value that differs
+    by more than ``atol + rtol * |value|``, or a method whose source hash or plugin version
+    is not the recorded one (matched by ``Record.key``; rows stored before source hashes
+    were recorded are compared by value only)."""
     by_key = {r.key: r for r in rerun}
     found = []
     for record in original:
@@ -408,6 +414,10 @@ def compare_records(original, rerun, *, atol: float = 1e-6, rtol: float = 1e-6) 
                 problems.append(f"holds {record.holds} -> {new.holds}")
             if record.claimed != new.claimed:
                 problems.append(f"claimed {record.claimed} -> {new.claimed}")
+            if record.source_hash and record.source_hash != new.source_hash:
+                problems.append(f"method source changed ({record.source_hash} -> {new.source_hash})")
+            if record.source_hash and record.plugin != new.plugin:
+                problems.append(f"plugin {record.plugin or 'built-in'} -> {new.plugin or 'built-in'}")
             if not record.error and not new.error and not _same_value(record.value, new.value, atol, rtol):
                 if record.value is None or new.value is None:
                     problems.append("value differs")
@@ -488,7 +498,7 @@ def _verify(args: argparse.Namespace) -> int:
             argv = pytest_args(
                 methods=[spec_for.get(m, m) for m in file_methods], suites=suites,
                 subjects=[glob.escape(s) for s in file_subjects], scale=scale, seed=seed, device=device,
-                timeout=args.timeout, leaderboard_dir=str(out), workers=args.workers,
+                timeout=args.timeout, memory=args.memory, leaderboard_dir=str(out), workers=args.workers,
             ) + ["-q"]  # fmt: skip
             _check_workers(args.workers)
             print(
@@ -496,13 +506,16 @@ def _verify(args: argparse.Namespace) -> int:
                 f"{len(file_methods)} method(s), {len(file_subjects)} subject(s), suites {', '.join(suites)}",
                 flush=True,
             )
+            if not args.verbose:
+                argv.append("--attrbench-progress")  # a bar on the terminal (stderr) while pytest's output is kept
             done = subprocess.run(
-                [sys.executable, "-m", "pytest", *argv], cwd=os.getcwd(), capture_output=True, text=True, check=False
-            )
+                [sys.executable, "-m", "pytest", *argv], cwd=os.getcwd(), stdout=subprocess.PIPE,
+                stderr=None if sys.stderr.isatty() else subprocess.STDOUT, text=True, check=False,
+            )  # fmt: skip
             if args.verbose:
-                print(done.stdout + done.stderr)
+                print(done.stdout)
             if done.returncode not in RERUN_OK_CODES:
-                tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+                tail = "\n".join(done.stdout.strip().splitlines()[-20:])
                 raise CLIError(f"the re-run failed (pytest exit code {done.returncode}):\n{tail}")
             _, rerun = read_results(out / "results.jsonl")
 
@@ -530,7 +543,7 @@ def _nonnegative(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from attrbench.pytest_plugin import SCALE_NAMES, _seed, _timeout
+    from attrbench.pytest_plugin import SCALE_NAMES, _gib, _seed, _timeout
 
     parser = argparse.ArgumentParser(
         prog="attrbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -563,11 +576,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--seed", type=_seed, help="seed of every random draw (default 0)")
     p_run.add_argument("--device", choices=("cpu", "cuda"), help="device for models and inputs (default cpu)")
     p_run.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="time limit of one method call")
+    p_run.add_argument("--memory", type=_gib, metavar="GIB", help="memory one method call may allocate (GiB)")
     where = p_run.add_mutually_exclusive_group()
     where.add_argument("--leaderboard-dir", metavar="DIR", help="where leaderboards are written (default leaderboards/)")
     where.add_argument("--no-leaderboard", action="store_true", help="do not write leaderboard files")
     p_run.add_argument("-n", dest="workers", type=_workers, metavar="N",
                        help="pytest-xdist workers (an integer, auto or logical)")
+    p_run.add_argument("--progress", action="store_true",
+                       help="a progress bar in place of pytest's per-test letters (on a terminal)")
     p_run.set_defaults(run=_run)
 
     p_lb = sub.add_parser("leaderboard", help="re-render the leaderboard pages from a results.jsonl")
@@ -592,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="verify only the rows of this method (repeatable; default: every row)")
     p_verify.add_argument("--device", choices=("cpu", "cuda"), help="device (default: the file's)")
     p_verify.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="time limit of one method call")
+    p_verify.add_argument("--memory", type=_gib, metavar="GIB", help="memory one method call may allocate (GiB)")
     p_verify.add_argument("-n", dest="workers", type=_workers, metavar="N", help="pytest-xdist workers")
     p_verify.add_argument("--rerun-dir", metavar="DIR", help="keep the re-run's leaderboard here (default: discarded)")
     p_verify.add_argument("-v", "--verbose", action="store_true", help="print the re-run's pytest output")

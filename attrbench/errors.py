@@ -35,7 +35,15 @@ class UnsupportedModelError(AttrbenchError):
 
 
 class InputShapeError(AttrbenchError, ValueError):
-    """An input, target or baseline whose shape does not fit the model or the batch."""
+    """An input, target, baseline or model output whose shape (or dtype) does not fit the batch."""
+
+
+class TargetRangeError(InputShapeError):
+    """A target class index outside 0..C-1 for a model with C outputs."""
+
+
+class ModelStateError(AttrbenchError, ValueError):
+    """A model in train mode with dropout or batch-norm layers (call ``model.eval()``)."""
 
 
 class InvalidOptionError(AttrbenchError, ValueError):

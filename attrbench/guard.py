@@ -1,23 +1,51 @@
 """The guard around every method call the harness makes.
 
-The method gets a clone of the input and baseline; afterwards the guard checks that it
-returned a finite floating tensor shaped like the input on the input's device, that it
-left its input, the model's parameters, train/eval mode and ``requires_grad`` flags as
-they were (restoring them if not), and that it finished within the time limit. Anything
-else becomes a :class:`MethodFailure` whose message names the method and what it did.
+The method gets a clone of the input, target and baseline, runs under a fixed seed of the
+global RNGs (torch, numpy, random; restored afterwards), a time limit and a memory limit.
+Afterwards the guard checks that it returned a finite floating tensor shaped like the
+input on the input's device, that it left its arguments, the model's parameters, train/eval
+mode and ``requires_grad`` flags as they were (restoring them if not), and — on a
+:class:`Guard`'s first call — that a second call under the same seed gives the same
+attributions. Anything else becomes a :class:`MethodFailure` whose message names the
+method, the check and what it did.
+
+Limits. The time limit interrupts the call with SIGALRM (main thread on POSIX; pytest-xdist
+runs tests in its workers' main threads), so a timed-out call stops instead of running on
+in the background; a call that returns after its limit anyway (it swallowed the interrupt,
+or sat in one long C++ operation) is still a failure. The memory limit caps the process's
+address space (``RLIMIT_AS``, Linux, CPU runs) at what it held before the call plus the
+limit, so an allocation past it fails inside the method instead of taking the machine's
+memory; on CUDA the limit is not set (CUDA maps far more address space than it uses) and
+``torch.OutOfMemoryError`` is caught the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import random
 import signal
 import threading
+import time
+from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from attrbench.errors import AttrbenchError
+
+try:  # POSIX only
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None
+
+GIB = 2**30
+
+#: Two calls on the same input under the same seed must agree to this relative tolerance
+#: (``attrbench verify``'s default), else the method is not deterministic.
+DETERMINISM_RTOL = 1e-6
 
 
 class MethodFailure(AttrbenchError):
@@ -25,13 +53,22 @@ class MethodFailure(AttrbenchError):
 
 
 class _Timeout(BaseException):
-    """Raised inside the method call by the alarm; BaseException so methods can't catch it."""
+    """Raised inside the method call by the alarm; BaseException so methods can't catch it
+    with ``except Exception``."""
+
+
+def default_memory_limit() -> float | None:
+    """Half the machine's physical memory, in bytes (None where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return None
 
 
 @contextlib.contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Interrupt the block after ``seconds`` (SIGALRM; main thread on POSIX only — elsewhere
-    the limit is not enforced)."""
+    the limit is checked only when the block returns)."""
     usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         yield
@@ -47,6 +84,58 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _address_space() -> int | None:
+    """The process's virtual memory size in bytes (Linux ``/proc``), or None."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextlib.contextmanager
+def memory_limit(nbytes: float | None, device: torch.device) -> Iterator[None]:
+    """Cap the address space at its current size plus ``nbytes`` for the block (see the
+    module doc); a no-op off Linux, on CUDA, or with ``nbytes`` None."""
+    current = _address_space() if nbytes and resource is not None and device.type == "cpu" else None
+    if current is None or torch.cuda.is_initialized():
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = current + int(nbytes)
+    for bound in (soft, hard):
+        if bound != resource.RLIM_INFINITY:
+            cap = min(cap, bound)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's, numpy's and Python's global RNGs for the block; restore them after."""
+    # The generators themselves, not torch.manual_seed: that also queues lazy seeds of
+    # every accelerator with a stack trace each (~1 ms a call).
+    cpu = torch.default_generator
+    cuda = torch.cuda.default_generators[device.index or 0] if device.type == "cuda" else None
+    states = (cpu.get_state(), None if cuda is None else cuda.get_state(), np.random.get_state(), random.getstate())
+    try:
+        for generator in (cpu, cuda):
+            if generator is not None:
+                generator.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        yield
+    finally:
+        cpu.set_state(states[0])
+        if cuda is not None:
+            cuda.set_state(states[1])
+        np.random.set_state(states[2])
+        random.setstate(states[3])
 
 
 def _model_state(model) -> tuple[dict, dict, dict]:
@@ -77,37 +166,111 @@ def _restore(model, state) -> list[str]:
     return changed
 
 
-def attribute(method, model, x: Tensor, target, baseline, *, timeout: float | None = None, where: str = "") -> Tensor:
-    """``method.attribute(model, x, target, baseline)`` under the guard (see module doc)."""
-    label = f"method {method.name!r}" + (f" in {where}" if where else "")
-    x_in = x.clone()
-    b_in = baseline.clone() if isinstance(baseline, Tensor) else baseline
-    state = _model_state(model)
-    try:
-        with time_limit(timeout):
-            out = method.attribute(model, x_in, target, b_in)
-    except _Timeout:
-        _restore(model, state)
-        raise MethodFailure(f"{label} exceeded the {timeout:g} s time limit") from None
-    except Exception as exc:
-        _restore(model, state)
-        raise MethodFailure(f"{label} raised {type(exc).__name__}: {exc}") from exc
-    changed = _restore(model, state)
-    if changed:
-        raise MethodFailure(f"{label} changed the model: {'; '.join(changed)} (restored for the next method)")
-    if not torch.equal(x_in, x):
-        raise MethodFailure(f"{label} mutated its input tensor in place")
-    if isinstance(baseline, Tensor) and not torch.equal(b_in, baseline):
-        raise MethodFailure(f"{label} mutated its baseline tensor in place")
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or "can't allocate memory" in text
+        or "out of memory" in text
+    )
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@dataclass
+class Guard:
+    """The limits of one test's method calls (see the module doc). ``seed`` seeds the global
+    RNGs for every call; ``check_determinism`` repeats the first call and compares."""
+
+    timeout: float | None = None
+    memory: float | None = None  # bytes beyond what the process holds before the call
+    seed: int = 0
+    check_determinism: bool = True
+    check: str = ""  # the check making the calls, named in every message
+    _checked: bool = field(default=False, init=False, repr=False)
+
+    def attribute(self, method, model, x: Tensor, target, baseline, where: str = "") -> Tensor:
+        """``method.attribute(model, x, target, baseline)`` under the guard; ``where``
+        says which call of the check this is."""
+        places = [p for p in (self.check, where) if p]
+        if len(places) == 2 and places[1].startswith(places[0]):
+            places = places[1:]
+        label = f"method {method.name!r}" + (f" in {', '.join(places)}" if places else "")
+        out = self._call(label, method, model, x, target, baseline)
+        if self.check_determinism and not self._checked:
+            self._checked = True
+            again = self._call(label, method, model, x, target, baseline)
+            diff = float((again.detach() - out.detach()).abs().max()) if out.numel() else 0.0
+            scale = float(out.detach().abs().max()) if out.numel() else 0.0
+            if not diff <= DETERMINISM_RTOL * max(scale, 1e-12):
+                # no numbers in the message: they would differ from run to run
+                raise MethodFailure(
+                    f"{label} is not deterministic: two calls on the same input under the same seed gave "
+                    f"attributions that differ by more than {DETERMINISM_RTOL:g} of the largest; draw random "
+                    "numbers from a generator seeded by a method parameter, or from torch's global RNG, which "
+                    "the harness seeds"
+                )
+        return out
+
+    def _call(self, label: str, method, model, x: Tensor, target, baseline) -> Tensor:
+        x_in = x.clone()
+        t_in = target.clone() if isinstance(target, Tensor) else target
+        b_in = baseline.clone() if isinstance(baseline, Tensor) else baseline
+        state = _model_state(model)
+        start = time.perf_counter()
+        try:
+            with seeded(self.seed, x.device), memory_limit(self.memory, x.device), time_limit(self.timeout):
+                out = method.attribute(model, x_in, t_in, b_in)
+        except _Timeout:
+            _restore(model, state)
+            raise MethodFailure(f"{label} exceeded the {self.timeout:g} s time limit (--attrbench-timeout)") from None
+        except (Exception, SystemExit) as exc:
+            _restore(model, state)
+            if _out_of_memory(exc):
+                limit = f"the {self.memory / GIB:.3g} GiB memory limit (--attrbench-memory)" if self.memory else "memory"
+                raise MethodFailure(
+                    f"{label} ran out of memory: it asked for more than {limit} allows "
+                    f"({type(exc).__name__}: {_first_line(str(exc))}); lower its batch size"
+                ) from None
+            raise MethodFailure(f"{label} raised {type(exc).__name__}: {exc}") from exc
+        elapsed = time.perf_counter() - start
+        changed = _restore(model, state)
+        if self.timeout and elapsed > self.timeout:
+            raise MethodFailure(
+                f"{label} exceeded the {self.timeout:g} s time limit (--attrbench-timeout): it returned after "
+                f"{elapsed:.3g} s, having caught the interrupt or run uninterruptible code"
+            )
+        if changed:
+            raise MethodFailure(f"{label} changed the model: {'; '.join(changed)} (restored for the next method)")
+        _check_unchanged(label, "input tensor", x_in, x)
+        _check_unchanged(label, "target", t_in, target)
+        _check_unchanged(label, "baseline tensor", b_in, baseline)
+        return _checked_output(label, out, x)
+
+
+def _check_unchanged(label: str, what: str, given, original) -> None:
+    if isinstance(original, Tensor) and not torch.equal(given, original):
+        raise MethodFailure(f"{label} mutated its {what} in place; work on a copy (x.clone()) instead")
+
+
+def _checked_output(label: str, out, x: Tensor) -> Tensor:
+    """``out`` if it is a finite floating tensor shaped like ``x`` on ``x``'s device."""
     if not isinstance(out, Tensor):
-        raise MethodFailure(f"{label} returned {type(out).__name__}, not a torch.Tensor")
+        kind = f"{type(out).__module__}.{type(out).__name__}".removeprefix("builtins.")
+        raise MethodFailure(f"{label} returned a {kind}, not a torch.Tensor; return a tensor shaped like its input")
     if out.shape != x.shape:
         raise MethodFailure(f"{label} returned shape {tuple(out.shape)} for input {tuple(x.shape)}")
-    if not out.is_floating_point():
-        raise MethodFailure(f"{label} returned dtype {out.dtype}; attributions must be floating point")
+    if out.dtype != x.dtype:
+        raise MethodFailure(f"{label} returned dtype {out.dtype} for input of dtype {x.dtype}; return the input's dtype")
     if out.device != x.device:
         raise MethodFailure(f"{label} returned a tensor on {out.device} for input on {x.device}")
     bad = ~torch.isfinite(out)
     if bool(bad.any()):
-        raise MethodFailure(f"{label} returned {int(bad.sum())} non-finite values (NaN or Inf) of {out.numel()}")
+        nan, inf = int(torch.isnan(out).sum()), int(torch.isinf(out).sum())
+        raise MethodFailure(f"{label} returned non-finite values: {nan} NaN and {inf} Inf of {out.numel()}")
     return out.detach() if not x.requires_grad else out
+

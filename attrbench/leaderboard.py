@@ -5,8 +5,11 @@ hold a date) and then one Record per line. ``results.csv`` (long format, ``COLUM
 ``README.md`` (overall table and axiom matrix) and one page per suite are rendered from
 the records alone, so the same records give the same bytes; so are a suite's curve files
 (``SuiteInfo.curves``: a long CSV of the curves in the rows' details and, with matplotlib,
-a PNG figure). Each file goes to a temporary file in the directory first and is then moved
-into place with ``os.replace``.
+a PNG figure). Every file is rendered before any is touched; each then goes to a temporary
+file in the directory and is moved into place with ``os.replace``, with Ctrl-C held until
+the last one is in place, so a reader never sees a half-written file or a mix of two runs.
+A run that did not finish (interrupted, stopped by ``-x``, or with a crashed pytest-xdist
+worker) still writes the rows it has, and its metadata and README.md say "partial".
 
 Scores. ``SUITES`` says how a suite sums a method up: ``summary_metric == "holds_rate"``
 is the fraction of the method's verdict rows (``holds`` not None) that hold; any other
@@ -22,20 +25,23 @@ method with no score anywhere has no rank and is listed last.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
 from tabulate import tabulate
 
 from attrbench.errors import CorruptResultsError, LeaderboardError
-from attrbench.results import ARROWS, COLUMNS, Record, jsonable
+from attrbench.results import ARROWS, COLUMNS, OPTIONAL_COLUMNS, Record, jsonable
 
 RESULTS_FILE = "results.jsonl"
 CSV_FILE = "results.csv"
@@ -281,6 +287,7 @@ def _column_ok(column: str, value: Any) -> bool:
 def _parse_record(path: Path, line: int, data: Any) -> Record:
     if not isinstance(data, dict):
         raise _corrupt(path, line, f"expected a JSON object with the columns, got {type(data).__name__}")
+    data = {**OPTIONAL_COLUMNS, **data}  # rows written before these columns existed
     missing = [column for column in COLUMNS if column not in data]
     if missing:
         raise _corrupt(path, line, f"missing column(s) {', '.join(missing)}")
@@ -294,9 +301,11 @@ def _parse_record(path: Path, line: int, data: Any) -> Record:
         raise _corrupt(path, line, str(exc)) from None
 
 
-def merge(existing: Iterable[Record], new: Iterable[Record]) -> list[Record]:
+def merge(existing: Iterable[Record], new: Iterable[Record], *, partial: bool = False) -> list[Record]:
     """``existing`` with the rows of every method in ``new`` replaced by ``new``'s rows in
-    the suites ``new`` covers; sorted by (suite, check, metric, method, subject).
+    the suites ``new`` covers; sorted by (suite, check, metric, method, subject). A
+    ``partial`` run (one that did not finish) replaces only the rows it produced, so the
+    rows it did not reach keep their earlier values.
 
     Raises LeaderboardError when the rows are not all of one scale and seed."""
     existing, new = list(existing), list(new)
@@ -307,7 +316,7 @@ def merge(existing: Iterable[Record], new: Iterable[Record]) -> list[Record]:
             f"{_describe(new_runs)}"
         )
     methods, suites = {r.method for r in new}, {r.suite for r in new}
-    kept = [r for r in existing if not (r.method in methods and r.suite in suites)]
+    kept = existing if partial else [r for r in existing if not (r.method in methods and r.suite in suites)]
     by_key = {r.key: r for r in [*kept, *new]}  # a later row with the same key wins
     return sorted(by_key.values(), key=_row_order)
 
@@ -338,11 +347,12 @@ def update_leaderboard(directory: str | os.PathLike, new_records: Iterable[Recor
     """Merge ``new_records`` into ``directory``'s results and rewrite every file.
 
     Errors (a corrupt store, another scale or seed) are raised before anything is written.
-    The stored metadata is kept where ``metadata`` does not set a key."""
+    The stored metadata is kept where ``metadata`` does not set a key; a run whose
+    ``metadata["partial"]`` says why it did not finish merges as :func:`merge`'s partial."""
     store = Path(directory) / RESULTS_FILE
     old_metadata, existing = read_results(store)
     try:
-        records = merge(existing, new_records)
+        records = merge(existing, new_records, partial=bool(metadata.get("partial")))
     except LeaderboardError as exc:
         raise LeaderboardError(f"{store}: {exc}") from None
     return write_leaderboard(directory, records, {**old_metadata, **metadata})
@@ -357,9 +367,27 @@ def write_leaderboard(directory: str | os.PathLike, records: Iterable[Record], m
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     files: dict[str, str | bytes] = {RESULTS_FILE: results_jsonl(records, metadata), CSV_FILE: results_csv(records)}
-    files.update(render_pages(records))
+    files.update(render_pages(records, partial=str(metadata.get("partial") or "")))
     files.update(render_curves(records))
-    return [_write_atomic(directory / name, content) for name, content in files.items()]
+    with _interrupts_deferred():  # everything is rendered: replace the files as one step
+        return [_write_atomic(directory / name, content) for name, content in files.items()]
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) for the block and raise KeyboardInterrupt after it, so an
+    interrupt cannot leave some files of the old leaderboard beside some of the new."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _write_atomic(path: Path, content: str | bytes) -> Path:
@@ -521,11 +549,17 @@ def _provenance(records: list[Record]) -> str:
     return f"scale {scales}, seed {seeds}"
 
 
-def main_page(records: Iterable[Record]) -> str:
-    """README.md: how it was made, the overall table and the axiom matrix."""
+def main_page(records: Iterable[Record], partial: str = "") -> str:
+    """README.md: how it was made, the overall table and the axiom matrix; a warning first
+    when the last run was ``partial`` (the reason)."""
     records = sorted(records, key=_row_order)
     links = " · ".join(f"[{s.title}]({s.page})" for s in SUITES.values())
     parts = ["# attrbench leaderboard"]
+    if partial:
+        parts.append(
+            f"> **Partial results:** {partial}. The rows it finished are merged in; rows it did "
+            "not reach keep the values of earlier runs, or are missing. Run it again to complete."
+        )
     if not records:
         parts.append("No results yet: run `pytest suites/` to generate them.")
         return "\n\n".join(parts) + "\n"
@@ -701,7 +735,8 @@ def render_curves(records: Iterable[Record]) -> dict[str, str | bytes]:
     return files
 
 
-def render_pages(records: Iterable[Record]) -> dict[str, str]:
-    """File name → text of README.md and every suite page."""
+def render_pages(records: Iterable[Record], partial: str = "") -> dict[str, str]:
+    """File name → text of README.md and every suite page (``partial``: why the last run
+    did not finish, shown at the top of README.md)."""
     records = list(records)
-    return {MAIN_PAGE: main_page(records), **{s.page: suite_page(records, s) for s in SUITES.values()}}
+    return {MAIN_PAGE: main_page(records, partial), **{s.page: suite_page(records, s) for s in SUITES.values()}}

@@ -55,6 +55,16 @@ def _timeout(value: str) -> float:
     return seconds
 
 
+def _gib(value: str) -> float:
+    try:
+        gib = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of GiB") from None
+    if not gib > 0:
+        raise argparse.ArgumentTypeError(f"memory limit must be > 0 GiB, got {value}")
+    return gib
+
+
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("attrbench", "attrbench: benchmark attribution methods")
     group.addoption(
@@ -75,6 +85,14 @@ def pytest_addoption(parser) -> None:
         "--attrbench-timeout", type=_timeout, default=None, metavar="SECONDS",
         help="time limit of one method call (default: none)",
     )  # fmt: skip
+    group.addoption(
+        "--attrbench-memory", type=_gib, default=None, metavar="GIB",
+        help="memory one method call may allocate, in GiB (default: half the machine's memory; CPU, Linux)",
+    )  # fmt: skip
+    group.addoption(
+        "--attrbench-progress", action="store_true",
+        help="a progress bar (tqdm, on stderr, on a terminal) in place of pytest's per-test letters",
+    )  # fmt: skip
     group.addoption("--leaderboard-dir", default="leaderboards", help="where leaderboards are written")
     group.addoption("--no-leaderboard", action="store_true", help="do not write leaderboard files")
 
@@ -85,6 +103,7 @@ class BenchSession:
     def __init__(self, config) -> None:
         from attrbench import methods, subjects
         from attrbench.errors import AttrbenchError
+        from attrbench.guard import default_memory_limit
         from attrbench.scales import get_scale
 
         self.config = config
@@ -92,12 +111,17 @@ class BenchSession:
         self.seed = config.getoption("attrbench_seed")
         self.device = config.getoption("attrbench_device")
         self.timeout = config.getoption("attrbench_timeout")
+        memory = config.getoption("attrbench_memory")
+        self.memory = memory * 2**30 if memory else default_memory_limit()
         self.subject_patterns = config.getoption("subject") or ["*"]
         self.leaderboard_dir = config.getoption("leaderboard_dir")
         self.write = not config.getoption("no_leaderboard")
         self.worker = hasattr(config, "workerinput")
         self.records: list[dict] = []
+        self.crashed: list[str] = []  # test ids whose pytest-xdist worker died
+        self._provenance: dict[str, tuple[str, str]] = {}
         self.write_error: str | None = None
+        self.partial = ""
         self.written: list[str] = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # problems are reported in the header
@@ -118,6 +142,15 @@ class BenchSession:
 
             if not torch.cuda.is_available():
                 raise pytest.UsageError("--attrbench-device cuda: torch sees no CUDA device here; use cpu.")
+
+    def provenance(self, method_name: str) -> tuple[str, str]:
+        """(source hash, plugin version) of a method, computed once per run."""
+        if method_name not in self._provenance:
+            from attrbench.methods import default_registry as method_registry
+            from attrbench.provenance import method_provenance
+
+            self._provenance[method_name] = method_provenance(method_registry.entry(method_name).obj)
+        return self._provenance[method_name]
 
     def pairs(self, patterns: tuple[str, ...]) -> list[tuple[str, str]]:
         """(method, subject) pairs for a suite test: its subjects ∩ --subject, and only the
@@ -155,6 +188,47 @@ def pytest_configure(config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
     config.pluginmanager.register(Collector(config), "attrbench-collector")
+    if config.getoption("attrbench_progress") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Progress(), "attrbench-progress")
+
+
+class Progress:
+    """``--attrbench-progress``: a tqdm bar of finished tests on stderr (shown only on a
+    terminal); while it shows, pytest's per-test letters are left out so the two do not
+    interleave. Under pytest-xdist the controller counts the workers' reports."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def _start(self, total: int) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="attrbench", unit="test", file=sys.stderr, disable=None, dynamic_ncols=True)
+
+    def pytest_collection_finish(self, session) -> None:
+        if session.items:
+            self._start(len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: the controller collects nothing
+    def pytest_xdist_node_collection_finished(self, node, ids) -> None:
+        self._start(len(ids))
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.when == "teardown" and self.bar is not None:
+            self.bar.update(1)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_report_teststatus(self, report, config):
+        outcome = yield
+        status = outcome.get_result()
+        if self.bar is not None and not self.bar.disable and isinstance(status, tuple) and len(status) == 3:
+            category, _, word = status
+            outcome.force_result((category, "", word))
+
+    def pytest_sessionfinish(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _session(config) -> "BenchSession":
@@ -210,13 +284,15 @@ class Bench:
     def __init__(self, session: BenchSession, request, method_name: str, subject_name: str, generator) -> None:
         from attrbench import methods
         from attrbench.checks.context import CheckContext
+        from attrbench.guard import Guard
 
         self.session, self.request = session, request
         self.method_name, self.subject_name = method_name, subject_name
         self.method = methods.get(self.method_name)
         self.generated = subject_name == GENERATED
         self.subject = None if self.generated else session.subjects.get(self.subject_name).to(session.device)
-        self.ctx = CheckContext(scale=session.scale, generator=generator, timeout=session.timeout)
+        guard = Guard(timeout=session.timeout, memory=session.memory, seed=generator.initial_seed())
+        self.ctx = CheckContext(scale=session.scale, generator=generator, guard=guard)
 
     def run(self, check_fn):
         """Run ``check_fn(method, subject, ctx)``; record; fail if a claimed property is
@@ -231,12 +307,15 @@ class Bench:
             from attrbench.checks.generated import generated
 
             check_fn = generated(check_fn, info.cases, device=self.session.device)
+        self.ctx.guard.check = info.check
         tags = () if self.generated else self.subject.tags  # no tags: a claim on some subjects
         claimed = info.axiom is not None and self.method.claims_axiom(info.axiom, tags)
+        source_hash, plugin = self.session.provenance(self.method_name)
         columns = dict(
             suite=info.suite, check=info.check, metric=info.metric, direction=info.direction,
             method=self.method_name, subject=self.subject_name,
             scale=self.session.scale.name, seed=self.session.seed,
+            source_hash=source_hash, plugin=plugin,
         )  # fmt: skip
         failure = None
         try:
@@ -329,6 +408,9 @@ class Collector:
     def pytest_runtest_logreport(self, report) -> None:
         from attrbench.results import REPORT_KEY
 
+        if report.when == "???" and report.failed:  # pytest-xdist: the worker running it crashed
+            _session(self.config).crashed.append(report.nodeid)
+            return
         if report.when != "call":
             return
         found = [value for key, value in report.user_properties if key == REPORT_KEY]
@@ -345,9 +427,11 @@ class Collector:
         from attrbench.leaderboard import update_leaderboard
         from attrbench.results import Record
 
+        bench.partial = _partial_reason(session, exitstatus, bench)
         try:
             records = [Record.from_dict(r) for r in bench.records]
-            bench.written = [str(p) for p in update_leaderboard(bench.leaderboard_dir, records, _metadata(bench))]
+            metadata = {**_metadata(bench), "partial": bench.partial}
+            bench.written = [str(p) for p in update_leaderboard(bench.leaderboard_dir, records, metadata)]
         except AttrbenchError as exc:
             bench.write_error = str(exc)
             if session.exitstatus == 0:
@@ -370,8 +454,26 @@ class Collector:
         tr.write_line(f"claimed properties violated: {violated}; method errors: {errors}")
         if bench.write_error:
             tr.write_line(f"leaderboard NOT written: {bench.write_error}", red=True, bold=True)
+        elif bench.written and bench.partial:
+            tr.write_line(
+                f"PARTIAL leaderboard written to {os.path.abspath(bench.leaderboard_dir)}: {bench.partial}",
+                yellow=True, bold=True,
+            )  # fmt: skip
         elif bench.written:
             tr.write_line(f"leaderboard written to {os.path.abspath(bench.leaderboard_dir)}")
+
+
+def _partial_reason(session, exitstatus, bench: BenchSession) -> str:
+    """Why this run did not run every test it collected ("" when it did)."""
+    reasons = []
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        reasons.append("the run was interrupted")
+    elif session.shouldfail or session.shouldstop:
+        reasons.append(f"the run stopped early ({session.shouldfail or session.shouldstop})")
+    if bench.crashed:
+        shown = ", ".join(bench.crashed[:3]) + (f" and {len(bench.crashed) - 3} more" if len(bench.crashed) > 3 else "")
+        reasons.append(f"a pytest-xdist worker crashed while running {shown}")
+    return "; ".join(reasons)
 
 
 def _metadata(bench: BenchSession) -> dict:

@@ -15,7 +15,10 @@ from typing import Any, Mapping
 COLUMNS = (
     "suite", "check", "metric", "direction", "method", "subject",
     "value", "holds", "claimed", "error", "details", "scale", "seed",
+    "source_hash", "plugin",
 )  # fmt: skip
+#: Columns added after the first stored leaderboards, and their value when a row lacks them.
+OPTIONAL_COLUMNS = {"source_hash": "", "plugin": ""}
 
 #: Score directions and the arrow every table header shows.
 ARROWS = {"higher": "↑", "lower": "↓"}
@@ -70,6 +73,11 @@ class Record:
     details: str  # JSON text
     scale: str
     seed: int
+    #: What produced the row (attrbench.methods.registry.MethodEntry.provenance): a hash of
+    #: the source of the module defining the method, and the distribution and version of a
+    #: plugin method ("" for attrbench's built-ins). ``attrbench verify`` compares both.
+    source_hash: str = ""
+    plugin: str = ""
 
     def __post_init__(self) -> None:
         if self.direction not in ARROWS:
@@ -108,6 +116,7 @@ class Record:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Record":
         names = {f.name for f in fields(cls)}
+        data = {**OPTIONAL_COLUMNS, **data}
         missing = names - set(data)
         if missing:
             raise ValueError(f"record lacks {sorted(missing)}")

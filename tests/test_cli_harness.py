@@ -13,12 +13,15 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from attrbench import leaderboard as lb
+from attrbench import methods
 from attrbench.cli import compare_records, main, pytest_args, suite_tests, suites_dir
+from attrbench.provenance import method_provenance
 from attrbench.pytest_plugin import SUITE_MARKERS
 from attrbench.results import Record
 
@@ -85,7 +88,7 @@ def test_pytest_args_translate_the_options():
     package with an empty configuration; extra arguments go last."""
     args = pytest_args(
         methods=["saliency", "pkg.mod:fn"], suites=["axioms", "boolean"], subjects=["boolean/*"], scale="quick",
-        seed=3, device="cpu", timeout=2.5, no_leaderboard=True, workers="2", extra=["-x"],
+        seed=3, device="cpu", timeout=2.5, memory=1.5, no_leaderboard=True, workers="2", extra=["-x"],
     )  # fmt: skip
     assert args[0] == str(suites_dir())
     assert args[args.index("-c") + 1] == os.devnull
@@ -93,6 +96,7 @@ def test_pytest_args_translate_the_options():
     assert args[args.index("--attrbench-scale") + 1] == "quick"
     assert args[args.index("--attrbench-seed") + 1] == "3"
     assert args[args.index("--attrbench-timeout") + 1] == "2.5"
+    assert args[args.index("--attrbench-memory") + 1] == "1.5"
     assert args[args.index("-n") + 1] == "2"
     assert [args[i + 1] for i, a in enumerate(args) if a == "--method"] == ["saliency", "pkg.mod:fn"]
     assert "--no-leaderboard" in args and "--leaderboard-dir" not in args
@@ -258,9 +262,40 @@ def test_compare_records_kinds_of_mismatch():
     assert not compare_records(original[2:3], rerun[2:3], atol=1e-4, rtol=0)
 
 
+def test_compare_records_names_a_changed_method_source_or_plugin_version():
+    """A row records the hash of its method's source and its plugin's version
+    (attrbench/provenance.py); a re-run under another hash or version is a mismatch even
+    when the value reproduces. Rows stored before hashes were recorded ("") compare by value."""
+    base = row(subject="s", value=0.5)
+    stamped = replace(base, source_hash="a" * 16, plugin="abplug 1.0")
+    assert not compare_records([stamped], [stamped])
+    assert not compare_records([base], [replace(base, source_hash="b" * 16)])
+    [found] = compare_records([stamped], [replace(stamped, source_hash="b" * 16)])
+    assert found.problem == f"method source changed ({'a' * 16} -> {'b' * 16})"
+    [found] = compare_records([stamped], [replace(stamped, plugin="abplug 1.1")])
+    assert found.problem == "plugin abplug 1.0 -> abplug 1.1"
+
+
+def test_source_hash_follows_the_file_defining_the_method(tmp_path, monkeypatch):
+    """method_provenance hashes the source file of the method's module as it is on disk:
+    an edit anywhere in that file (here one comment) changes the hash; the same file gives
+    the same hash; a module no distribution ships has no plugin version."""
+    import importlib
+
+    (tmp_path / "abcli_prov.py").write_text("def m(model, x, target, baseline):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("abcli_prov")
+    first = method_provenance(module.m)
+    assert first == method_provenance(module.m) and first[1] == ""
+    (tmp_path / "abcli_prov.py").write_text("def m(model, x, target, baseline):\n    return x  # edited\n")
+    assert method_provenance(module.m)[0] != first[0]
+
+
 def test_verify_reproduces_a_real_run_then_names_a_tampered_row(small_run, tmp_path, capsys):
-    """The rows of a real run reproduce (exit 0); after one value is changed and one row
-    added that no suite produces, verify exits 1 and names both rows."""
+    """The rows of a real run reproduce (exit 0). Then three rows are tampered with: one
+    value is changed, one row is added that no suite produces, and one row's source hash is
+    replaced, as if another version of the method had recorded it. verify exits 1 and
+    names all three; the hash row is named for its source although its value reproduces."""
     done, out = small_run
     assert done.returncode == 0
     assert main(["verify", str(out / "results.jsonl")]) == 0
@@ -269,19 +304,24 @@ def test_verify_reproduces_a_real_run_then_names_a_tampered_row(small_run, tmp_p
     lines = (out / "results.jsonl").read_text().splitlines()
     data = [json.loads(line) for line in lines[1:]]
     [saliency] = [d for d in data if d["method"] == "saliency"]
+    [random_row] = [d for d in data if d["method"] == "random"]
+    recorded = random_row["source_hash"]
+    assert recorded == method_provenance(methods.default_registry.entry("random").obj)[0]
     saliency["value"] += 0.01
     ghost = {**saliency, "check": "no_such_check", "value": 0.5}
+    random_row["source_hash"] = "0" * 16
     tampered = tmp_path / "results.jsonl"
     tampered.write_text("\n".join([lines[0], *(json.dumps(d) for d in [*data, ghost])]) + "\n")
 
     assert main(["verify", str(tampered)]) == 1
     out_text = capsys.readouterr().out
-    assert "2 of 3 rows" in out_text
+    assert "3 of 3 rows" in out_text
     [changed] = [ln for ln in out_text.splitlines() if "order_identifiability" in ln and "saliency" in ln]
     assert "boolean/or_4" in changed and "value differs by 0.01" in changed
     [missing] = [ln for ln in out_text.splitlines() if "no_such_check" in ln]
     assert "missing from the re-run" in missing
-    assert "random" not in out_text.split("problem", 1)[1]  # the untouched row reproduces
+    [rehashed] = [ln for ln in out_text.splitlines() if "random" in ln and "boolean/or_4" in ln]
+    assert f"method source changed ({'0' * 16} -> {recorded})" in rehashed and "value differs" not in rehashed
 
 
 def test_verify_unknown_method_exit_2(tmp_path, capsys):

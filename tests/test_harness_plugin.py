@@ -128,7 +128,9 @@ def bench_run(pytester, *args, methods=("ab_honest",), lb="lb", scale="quick"):
     """Run the generated suite in a subprocess with --method restricted to ``methods``."""
     options = [a for m in methods for a in ("--method", m)]
     # hypothesis' pytest plugin is not used by these suites and costs ~0.5 s per run
-    options += ["--attrbench-scale", scale, "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+    # (and pytester drops PYTEST_ADDOPTS, so conftest's NO_UNRAISABLE is repeated here)
+    options += ["--attrbench-scale", scale, "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                "-p", "no:unraisableexception"]  # fmt: skip
     if lb is not None:
         options += ["--leaderboard-dir", str(pytester.path / lb)]
     return pytester.runpytest_subprocess(*options, *args)

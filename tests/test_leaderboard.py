@@ -447,3 +447,62 @@ def test_boolean_score_is_the_mean_of_its_three_metrics():
     assert lb.suite_scores(records, lb.SUITES["boolean"]) == {"a": 0.5, "b": 0.75}
     page = lb.render_pages(records)["boolean.md"]
     assert "`dummy_f1`, `influence_spearman`, `identifiability` values" in page and "| recovery ↑" in page
+
+
+def test_partial_mark_is_shown_and_cleared_by_the_next_complete_run(tmp_path):
+    """A run that did not finish writes its metadata "partial" reason, and README.md opens
+    with it (leaderboard.main_page); the next run that finishes (partial "") removes both."""
+    lb.update_leaderboard(tmp_path, [row(method="a")], {"scale": "quick", "seed": 0, "partial": "the run was interrupted"})
+    assert lb.read_results(tmp_path / "results.jsonl")[0]["partial"] == "the run was interrupted"
+    page = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "> **Partial results:** the run was interrupted." in page.splitlines()[2]
+    lb.update_leaderboard(tmp_path, [row(method="b")], {"scale": "quick", "seed": 0, "partial": ""})
+    assert "Partial results" not in (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert [r.method for r in lb.read_results(tmp_path / "results.jsonl")[1]] == ["a", "b"]
+
+
+def test_ctrl_c_while_the_files_are_replaced_waits_for_the_last_one(tmp_path, monkeypatch):
+    """SIGINT arriving while write_leaderboard replaces the files is held until every file
+    is in place (leaderboard._interrupts_deferred), then raised: the directory never holds
+    some files of the old leaderboard beside some of the new."""
+    import signal
+
+    lb.write_leaderboard(tmp_path, [row(method="old")], {})
+    replace = lb._write_atomic
+    written = []
+
+    def interrupting(path, content):
+        if not written:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after the renders, at the first file
+        written.append(path.name)
+        return replace(path, content)
+
+    monkeypatch.setattr(lb, "_write_atomic", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        lb.write_leaderboard(tmp_path, [row(method="new")], {})
+    assert len(written) == len(lb.render_pages([])) + 2  # every page, results.jsonl and .csv
+    assert [r.method for r in lb.read_results(tmp_path / "results.jsonl")[1]] == ["new"]
+    assert "| new " in (tmp_path / "README.md").read_text(encoding="utf-8")
+
+
+def test_rows_without_the_provenance_columns_still_load(tmp_path):
+    """results.jsonl files written before ``source_hash`` and ``plugin`` existed load with
+    both empty (results.OPTIONAL_COLUMNS), so old leaderboards stay readable."""
+    data = row().to_dict()
+    del data["source_hash"], data["plugin"]
+    (tmp_path / "results.jsonl").write_text(json.dumps({"metadata": {}}) + "\n" + json.dumps(data) + "\n")
+    [record] = lb.read_results(tmp_path / "results.jsonl")[1]
+    assert (record.source_hash, record.plugin) == ("", "")
+
+
+def test_a_partial_run_replaces_only_the_rows_it_produced(tmp_path):
+    """merge(partial=True): a run that did not finish replaces the rows it has and keeps the
+    method's other rows in that suite, which it never reached; a finished run replaces the
+    method's rows in the suite (the rule of ``merge``), so s2 goes when a/s1 alone is re-run."""
+    meta = {"scale": "quick", "seed": 0}
+    lb.update_leaderboard(tmp_path, [row(subject="s1", value=0.1), row(subject="s2", value=0.2)], {**meta, "partial": ""})
+    lb.update_leaderboard(tmp_path, [row(subject="s1", value=0.3)], {**meta, "partial": "the run was interrupted"})
+    kept = {r.subject: r.value for r in lb.read_results(tmp_path / "results.jsonl")[1]}
+    assert kept == {"s1": 0.3, "s2": 0.2}
+    lb.update_leaderboard(tmp_path, [row(subject="s1", value=0.4)], {**meta, "partial": ""})
+    assert {r.subject: r.value for r in lb.read_results(tmp_path / "results.jsonl")[1]} == {"s1": 0.4}

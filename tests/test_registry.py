@@ -931,3 +931,45 @@ def test_registry_discovers_lazily_once():
     assert registry.discover() is registry
     assert registry.entries == entries
     assert inspect.signature(Registry).parameters["plugins"].default is None
+
+
+# -- plugins are untrusted input ------------------------------------------------------------
+
+
+def test_loading_a_plugin_runs_only_the_import_its_entry_point_names(site, tmp_path, monkeypatch):
+    """Plugins are untrusted input (issue "Reliability", item 6): discovery imports the
+    module an allowed entry point names and nothing else. Each module of the test writes a
+    marker file when it runs: the named module's import writes one; its method (not called
+    by discovery), a sibling module of the same distribution that no entry point names,
+    and the module of a distribution ``ATTRBENCH_PLUGINS`` leaves out write none."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def marking(label: str, body: str = "") -> str:
+        return f"""
+            from pathlib import Path
+            Path({str(marks / label)!r}).write_text("ran")
+            {body}
+        """
+
+    sibling = site.module(marking("sibling"))
+    name = unique("trusted")
+    method_body = f"""
+            import attrbench
+
+            @attrbench.register_method({name!r})
+            def trusted(model, x, target, baseline):
+                Path({str(marks / "called")!r}).write_text("ran")
+                return x
+    """
+    module = site.module(textwrap.dedent(marking("imported")) + textwrap.dedent(method_body))
+    allowed = site.dist({"trusted": module})
+    site.dist({"other": sibling})  # an entry point of another distribution
+    monkeypatch.setenv("ATTRBENCH_PLUGINS", allowed)
+
+    registry = quiet_discover(Registry())
+    assert name in registry.entries
+    assert sorted(p.name for p in marks.iterdir()) == ["imported"]
+    assert sibling not in sys.modules
+    registry.get(name).attribute(None, torch.ones(1, 2), 0)  # only a call runs the method
+    assert sorted(p.name for p in marks.iterdir()) == ["called", "imported"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from attrbench import guard
+from attrbench.guard import Guard
 from attrbench.scales import Scale
 
 
@@ -39,11 +39,12 @@ def check(**info) -> Callable[[Callable], Callable]:
 
 @dataclass
 class CheckContext:
-    """The scale preset, a generator seeded for this test, and the per-call time limit."""
+    """The scale preset, a generator seeded for this test, and the guard (limits, seed and
+    determinism check) of this test's method calls."""
 
     scale: Scale
     generator: torch.Generator
-    timeout: float | None = None
+    guard: Guard = field(default_factory=Guard)
 
     def samples(self, subject, limit: int | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
         """The first ``limit`` (default ``scale.max_samples``; None: all) inputs with their
@@ -57,4 +58,4 @@ class CheckContext:
 
     def attribute(self, method, model, x: Tensor, target, baseline, where: str = "") -> Tensor:
         """The method's attributions through the harness guard."""
-        return guard.attribute(method, model, x, target, baseline, timeout=self.timeout, where=where)
+        return self.guard.attribute(method, model, x, target, baseline, where=where)

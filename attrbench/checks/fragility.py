@@ -93,7 +93,7 @@ def fragility(method, subject, ctx: CheckContext) -> Outcome:
         result = run_interpretation_attack(
             method, subject.model, x, t, kind=kind, epsilon=eps, steps=ctx.scale.fragility_steps,
             step_size=[ctx.scale.fragility_step * e for e in eps], k=k, baseline=b, generator=ctx.generator,
-            domain=subject.domain, image_shape=image_shape, timeout=ctx.timeout,
+            domain=subject.domain, image_shape=image_shape, guard=ctx.guard,
         )  # fmt: skip
         notes[kind] = result.note + (f"; gradient through a softplus surrogate ({result.surrogate} ReLUs)"
                                      if result.surrogate else "")  # fmt: skip

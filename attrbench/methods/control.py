@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from attrbench.methods.registry import register_method
+from attrbench.methods.registry import SEED_OPTION, register_method
 
 
 @register_method(
@@ -13,6 +13,7 @@ from attrbench.methods.registry import register_method
     differentiable=False,
     kind="control",
     reference="Adebayo et al. 2018 (sanity checks): a random attribution as baseline",
+    options={"seed": SEED_OPTION},
 )
 def random(model, x, target, baseline, *, seed: int = 0):
     """Standard normal noise of ``x``'s shape from a generator seeded with ``seed``;

@@ -9,23 +9,10 @@ every sample (one row, or None for zeros, gives plain IG). The distributional ax
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
-from attrbench.methods.integrated_gradients import ADAPTIVE, line_integral
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, gradient
-from attrbench.methods.registry import register_method
-
-
-def reference_set(baseline, x: Tensor) -> Tensor:
-    """The reference rows (M, *x.shape[1:]); a single sample-shaped baseline is one row."""
-    if baseline is None:
-        return torch.zeros_like(x[:1])
-    refs = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
-    if refs.dim() == x.dim() - 1:
-        refs = refs.unsqueeze(0)
-    if refs.dim() == 0:
-        refs = refs.expand_as(x[:1])
-    return refs
+from attrbench.methods.integrated_gradients import ADAPTIVE, INTEGRATION_OPTION, N_STEPS_OPTION, line_integral
+from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, gradient, reference_set
+from attrbench.methods.registry import BATCH_SIZE_OPTION, SEED_OPTION, Option, register_method
 
 
 @register_method(
@@ -34,6 +21,13 @@ def reference_set(baseline, x: Tensor) -> Tensor:
     needs_baseline=True,
     kind="distributional",
     reference="Erion et al. 2021; 002 §5 and App. K: EG(x, X', F) = E_{X'~D} IG(x, X', F)",
+    options={
+        "n_baselines": Option(int, low=1, optional=True),
+        "n_steps": N_STEPS_OPTION,
+        "integration": INTEGRATION_OPTION,
+        "seed": SEED_OPTION,
+        "internal_batch_size": BATCH_SIZE_OPTION,
+    },
 )
 def expected_gradients(
     model,
@@ -79,6 +73,12 @@ def expected_gradients(
     needs_baseline=True,
     kind="distributional",
     reference="Lundberg & Lee 2017 (SHAP), expected-gradients estimator; Captum GradientShap",
+    options={
+        "n_samples": Option(int, low=1),
+        "stdev": Option(float, low=0),
+        "seed": SEED_OPTION,
+        "internal_batch_size": BATCH_SIZE_OPTION,
+    },
 )
 def gradient_shap(
     model,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 
 from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, gradient as target_gradient
-from attrbench.methods.registry import register_method
+from attrbench.methods.registry import BATCH_SIZE_OPTION, SEED_OPTION, Option, register_method
 
 _GRADIENT_AXIOMS = ("dummy", "symmetry", "implementation_invariance")
+_OPTIONS = {"internal_batch_size": BATCH_SIZE_OPTION}
 
 
 @register_method(
@@ -21,6 +22,7 @@ _GRADIENT_AXIOMS = ("dummy", "symmetry", "implementation_invariance")
     claims=_GRADIENT_AXIOMS,
     kind="gradient",
     reference="Simonyan et al. 2014, Eq. 2: |∂F/∂x| (Captum's Saliency, abs=True)",
+    options=_OPTIONS,
 )
 def saliency(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """|∂F/∂x|. The absolute value breaks linearity, so linearity is not claimed."""
@@ -32,6 +34,7 @@ def saliency(model, x, target, baseline, *, internal_batch_size: int | None = DE
     claims=_GRADIENT_AXIOMS + ("linearity",),
     kind="gradient",
     reference="Simonyan et al. 2014, Eq. 2 (signed): ∂F/∂x",
+    options=_OPTIONS,
 )
 def gradient(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """Signed ∂F/∂x; linear in F, so it claims linearity too."""
@@ -43,6 +46,7 @@ def gradient(model, x, target, baseline, *, internal_batch_size: int | None = DE
     claims=_GRADIENT_AXIOMS + ("linearity",),
     kind="gradient",
     reference="Shrikumar et al. 2016; Ancona et al. 2018 (003) Table 1: x ⊙ ∂F/∂x",
+    options=_OPTIONS,
 )
 def input_x_gradient(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """x ⊙ ∂F/∂x (003 Table 1). Complete only for linear models with a zero baseline
@@ -55,6 +59,12 @@ def input_x_gradient(model, x, target, baseline, *, internal_batch_size: int | N
     claims=("dummy", "implementation_invariance", "linearity"),
     kind="gradient",
     reference="Smilkov et al. 2017, Eq. 2: mean of ∂F/∂x over x + N(0, σ²)",
+    options={
+        "n_samples": Option(int, low=1),
+        "noise_level": Option(float, low=0),  # 0: the plain gradient (test_gradient_methods)
+        "seed": SEED_OPTION,
+        **_OPTIONS,
+    },
 )
 def smoothgrad(
     model,

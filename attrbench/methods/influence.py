@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from attrbench.attacks import NORMS, PREDICTION_ATTACKS
 from attrbench.methods.occlusion import sliding_windows
-from attrbench.methods.registry import register_method
+from attrbench.methods.registry import Option, register_method
 
 #: PGD's random start is drawn from a generator with this seed, so attributions are a
 #: function of the input.
@@ -20,6 +21,14 @@ PGD_SEED = 0
     differentiable=False,
     kind="perturbation",
     reference="Reing et al. 2021 (001) §3.4, §4.3: k×k windows whose ε-bounded attack changes the class",
+    options={
+        "window": Option(int, low=1),
+        "stride": Option(int, low=1),
+        "epsilon": Option(float, low=0, strict=True),
+        "attack": Option(choices=PREDICTION_ATTACKS),
+        "norm": Option(choices=NORMS),
+        "steps": Option(int, low=1),
+    },
 )
 def influence_decomposition(
     model,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from attrbench.errors import MethodParameterError
+from attrbench.errors import InvalidOptionError
 from attrbench.methods.output import (
     DEFAULT_BATCH_SIZE,
     as_targets,
@@ -22,7 +22,7 @@ from attrbench.methods.output import (
     gradient,
     values_and_gradients,
 )
-from attrbench.methods.registry import Claim, register_method
+from attrbench.methods.registry import BATCH_SIZE_OPTION, Claim, Option, register_method
 
 RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
@@ -40,7 +40,8 @@ def quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     if n_steps < 1 or (rule == "riemann_trapezoid" and n_steps < 2):
-        raise MethodParameterError(f"n_steps={n_steps} is too small for the {rule} rule.")
+        least = 2 if rule == "riemann_trapezoid" else 1
+        raise InvalidOptionError(f"n_steps={n_steps} is too small for the {rule} rule; use n_steps >= {least}.")
     k = np.arange(n_steps, dtype=np.float64)
     if rule == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n_steps)
@@ -55,8 +56,8 @@ def _quadrature(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
         w = np.full(n_steps, 1 / (n_steps - 1))
         w[[0, -1]] /= 2
         return k / (n_steps - 1), w
-    raise MethodParameterError(
-        f"unknown integration rule {rule!r}; choose one of {', '.join(RULES)} or {ADAPTIVE!r}."
+    raise InvalidOptionError(
+        f"unknown integration rule {rule!r}; choose one of {', '.join(map(repr, RULES))} or {ADAPTIVE!r}."
     )
 
 
@@ -95,6 +96,10 @@ ADAPTIVE_TOL = 1e-6
 #: … or after this many levels of refinement.
 ADAPTIVE_MAX_DEPTH = 24
 
+#: ``integration``: a rule of RULES or ``"adaptive"``; ``n_steps``: nodes (the rule may need 2).
+INTEGRATION_OPTION = Option(choices=(ADAPTIVE, *RULES))
+N_STEPS_OPTION = Option(int, low=1)
+
 
 def adaptive_line_integral(
     model, start: Tensor, end: Tensor, targets: Tensor, *, n_steps: int, internal_batch_size: int | None
@@ -115,7 +120,9 @@ def adaptive_line_integral(
     feature, so the refinement of αF + βG is that of F and G unless their kinks cancel in
     every feature at once: linearity holds to the tolerance."""
     if n_steps < 2:
-        raise MethodParameterError(f"n_steps={n_steps} is too small for the {ADAPTIVE} rule (at least 2).")
+        raise InvalidOptionError(
+            f"n_steps={n_steps} is too small for the {ADAPTIVE!r} rule; use n_steps >= 2 (or another integration rule)."
+        )
     n, shape = len(start), start.shape[1:]
     delta = end - start
     flat_delta = delta.reshape(n, -1)
@@ -179,6 +186,7 @@ def adaptive_line_integral(
     needs_baseline=True,
     kind="path",
     reference="Sundararajan et al. 2017, Eq. 1; 002 §2.2 (axioms), §4 (NDP), Theorem 4 (Lipschitz)",
+    options={"n_steps": N_STEPS_OPTION, "integration": INTEGRATION_OPTION, "internal_batch_size": BATCH_SIZE_OPTION},
 )
 def integrated_gradients(
     model,

@@ -38,7 +38,7 @@ from torch.overrides import TorchFunctionMode
 
 from attrbench.errors import UnsupportedModelError
 from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, chunks, expand_baseline, target_output
-from attrbench.methods.registry import Claim, register_method
+from attrbench.methods.registry import BATCH_SIZE_OPTION, Claim, Option, register_method
 
 _T = torch.Tensor
 
@@ -203,6 +203,8 @@ class _ModifiedGradientMode(TorchFunctionMode):
 
 def refuse_opaque(model: nn.Module, method: str) -> None:
     """Refuse models with modules whose nonlinearities Python cannot intercept."""
+    if not isinstance(model, nn.Module):
+        return  # a plain function: every call it makes goes through the function mode
     for name, module in model.named_modules():
         if isinstance(module, OPAQUE_MODULES):
             raise UnsupportedModelError(
@@ -288,6 +290,7 @@ def _lrp_rule(epsilon: float):
     needs_baseline=True,
     kind="modified_gradient",
     reference="Shrikumar et al. 2017 (Rescale rule); 003 Prop 2 and Table 1",
+    options={"internal_batch_size": BATCH_SIZE_OPTION},
 )
 def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """DeepLIFT-Rescale: (x − x̄) ⊙ ∂^g F/∂x with g = (f(z) − f(z̄))/(z − z̄) (003 Prop 2).
@@ -322,6 +325,7 @@ def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | N
     needs_baseline=False,
     kind="modified_gradient",
     reference="Bach et al. 2015 (ε-rule); 003 Prop 1, Prop 3 and Table 1",
+    options={"epsilon": Option(float, low=0), "internal_batch_size": BATCH_SIZE_OPTION},
 )
 def epsilon_lrp(
     model, x, target, baseline, *, epsilon: float = 0.0, internal_batch_size: int | None = DEFAULT_BATCH_SIZE

@@ -12,7 +12,7 @@ from attrbench.methods.output import (
     evaluate_hybrids,
     expand_baseline,
 )
-from attrbench.methods.registry import register_method
+from attrbench.methods.registry import BATCH_SIZE_OPTION, Option, register_method
 
 
 @register_method(
@@ -22,6 +22,7 @@ from attrbench.methods.registry import register_method
     differentiable=False,
     kind="perturbation",
     reference="Zeiler & Fergus 2014; 003 Table 1 (Occlusion-1) and Eq. 6",
+    options={"internal_batch_size": BATCH_SIZE_OPTION},
 )
 def occlusion(model, x, target, baseline, *, internal_batch_size: int | None = DEFAULT_BATCH_SIZE):
     """Occlusion-1: Rᵢ = F(x) − F(x with xᵢ set to x̄ᵢ), one feature (input element) at a time.
@@ -58,6 +59,7 @@ def single_feature_drops(model, x, baseline, targets, batch_size: int | None = D
     kind="perturbation",
     reference="Zeiler & Fergus 2014 §4.2 (sliding occluder); Captum Occlusion",
     requires={"image"},
+    options={"window": Option(int, low=1), "stride": Option(int, low=1), "internal_batch_size": BATCH_SIZE_OPTION},
 )
 def occlusion_window(
     model,
@@ -82,7 +84,10 @@ def occlusion_window(
         )
     n, c, h, w = x.shape
     if window > min(h, w) or window < 1 or stride < 1:
-        raise InputShapeError(f"window={window}, stride={stride} do not fit {h}×{w} images.")
+        raise InputShapeError(
+            f"window={window}, stride={stride} do not fit {h}×{w} images; use 1 <= window <= {min(h, w)} "
+            "and stride >= 1."
+        )
     b = expand_baseline(baseline, x)
     t = as_targets(target, n, x.device)
     windows = sliding_windows((h, w), window, stride)  # (K, H*W)
@@ -102,7 +107,10 @@ def sliding_windows(shape: tuple[int, ...], window: int, stride: int) -> torch.T
     """Bool masks (K, prod(shape)) of the window×window squares (for a 2-D ``shape``) or
     length-``window`` runs (1-D) at every ``stride``-th position that fits, row-major."""
     if window < 1 or stride < 1 or window > min(shape):
-        raise InputShapeError(f"window={window}, stride={stride} do not fit features of shape {tuple(shape)}.")
+        raise InputShapeError(
+            f"window={window}, stride={stride} do not fit features of shape {tuple(shape)}; use "
+            f"1 <= window <= {min(shape)} and stride >= 1."
+        )
     axes = []
     for size in shape:
         starts = torch.arange(0, size - window + 1, stride)

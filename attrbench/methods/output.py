@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from attrbench.errors import InputShapeError
+from attrbench.errors import InputShapeError, ModelStateError, TargetRangeError
 
 #: Points per forward pass when a method does not say otherwise.
 DEFAULT_BATCH_SIZE = 4096
@@ -20,11 +20,21 @@ DEFAULT_BATCH_SIZE = 4096
 
 def as_targets(target, n: int, device: torch.device) -> Tensor:
     """``target`` (int, sequence or tensor) as a LongTensor of shape (n,)."""
-    t = torch.as_tensor(target, device=device).long()
+    if target is None:
+        raise InputShapeError(
+            f"target is None; pass a class index (int) for the whole batch or one per sample, shape ({n},)."
+        )
+    t = torch.as_tensor(target, device=device)
+    if t.is_floating_point() or t.is_complex():
+        raise InputShapeError(f"target has dtype {t.dtype}; pass integer class indices (e.g. target.long()).")
+    t = t.long()
     if t.dim() == 0:
         t = t.expand(n)
     if t.shape != (n,):
-        raise InputShapeError(f"target has shape {tuple(t.shape)}; expected a class index or shape ({n},).")
+        raise InputShapeError(
+            f"target has shape {tuple(t.shape)} for a batch of {n}; pass a class index (int) for the whole "
+            f"batch or one per sample, shape ({n},)."
+        )
     return t
 
 
@@ -36,20 +46,121 @@ def expand_baseline(baseline, x: Tensor) -> Tensor:
     try:
         return b.expand_as(x)
     except RuntimeError:
+        row = tuple(x.shape[1:])
         raise InputShapeError(
-            f"baseline of shape {tuple(b.shape)} does not broadcast to the input's shape "
-            f"{tuple(x.shape)}; pass one baseline per sample, one for the whole batch, or a scalar."
+            f"baseline of shape {tuple(b.shape)} does not broadcast to the input's shape {tuple(x.shape)}; "
+            f"pass one baseline per sample {tuple(x.shape)}, one for the whole batch {row} or "
+            f"{(1, *row)}, a scalar, or None for zeros."
         ) from None
+
+
+def reference_set(baseline, x: Tensor) -> Tensor:
+    """A distributional method's reference rows (M, *x.shape[1:]): a single sample-shaped
+    baseline is one row, a scalar one constant row, None the zero row."""
+    if baseline is None:
+        return torch.zeros_like(x[:1])
+    refs = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    given = tuple(refs.shape)
+    if refs.dim() == x.dim() - 1:
+        refs = refs.unsqueeze(0)
+    if refs.dim() == 0:
+        refs = refs.expand_as(x[:1])
+    try:
+        if refs.dim() != x.dim() or len(refs) == 0:
+            raise RuntimeError
+        return refs.expand(len(refs), *x.shape[1:])
+    except RuntimeError:
+        row = tuple(x.shape[1:])
+        raise InputShapeError(
+            f"reference set of shape {given} does not fit inputs of shape "
+            f"{tuple(x.shape)}; a distributional method takes M >= 1 reference rows (M, {', '.join(map(str, row))}) "
+            f"shared by every sample, one row {row}, a scalar, or None for zeros."
+        ) from None
+
+
+def _depends_on_mode(module: nn.Module) -> bool:
+    """True for layers that compute differently in train mode (dropout, batch statistics)."""
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return module.p > 0
+    if isinstance(module, nn.modules.batchnorm._NormBase):
+        return module.track_running_stats
+    if isinstance(module, (nn.RNNBase, nn.MultiheadAttention)):
+        return module.dropout > 0
+    return False
+
+
+def check_eval_mode(model) -> None:
+    """Refuse a module in train mode that has a dropout or batch-norm layer in train mode.
+
+    A train-mode wrapper without such layers (a fresh ``nn.Linear``, ``nn.Sequential``
+    around an eval-mode model) computes the same in both modes and passes. Only the
+    modules are inspected, so a ``forward`` that branches on ``self.training`` itself
+    is not seen."""
+    if not (isinstance(model, nn.Module) and model.training):
+        return
+    for name, module in model.named_modules():
+        if module.training and _depends_on_mode(module):
+            raise ModelStateError(
+                f"the model is in train mode and its layer {name or '<root>'} ({type(module).__name__}) "
+                "computes differently in training: dropout and batch-norm make attributions depend on "
+                "the batch and the random number generator. Call model.eval() before attributing."
+            )
+
+
+def validate_call(model, x, target, baseline, *, distributional: bool = False) -> None:
+    """The checks ``Method.attribute`` makes before calling a method, without a forward
+    pass: ``x`` a floating-point tensor (N, ...) (a single sample needs its batch dimension:
+    one of shape (D,) is read as D scalar inputs), the model not in train mode with dropout
+    or batch-norm (:func:`check_eval_mode`), ``target`` as :func:`as_targets` accepts,
+    ``baseline`` broadcasting to ``x`` (:func:`expand_baseline`) or, for a distributional
+    method, a reference set (:func:`reference_set`). Raises an ``AttrbenchError``."""
+    if not isinstance(x, Tensor):
+        raise InputShapeError(
+            f"x is a {type(x).__name__}; pass the inputs as a floating-point torch.Tensor of shape (N, ...)."
+        )
+    if not x.is_floating_point():
+        raise InputShapeError(f"x has dtype {x.dtype}; attributions need floating-point inputs: pass x.float().")
+    if x.dim() == 0:
+        raise InputShapeError(
+            "x is a 0-dimensional tensor, with no batch dimension; pass a batch (N, ...) with one row "
+            "per sample (x.reshape(1, 1) for a single scalar input, x.unsqueeze(0) for a single sample)."
+        )
+    check_eval_mode(model)
+    as_targets(target, len(x), x.device)
+    if distributional:
+        reference_set(baseline, x)
+    else:
+        expand_baseline(baseline, x)
+
+
+def check_scores(out, n: int):
+    """``out`` when it is a tensor of (n, C) scores; InputShapeError saying what to change otherwise."""
+    if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != n:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else f"a {type(out).__name__}"
+        raise InputShapeError(
+            f"model returned {got} for a batch of {n}; attrbench needs a tensor of (N, C) class scores "
+            "(logits). Make the model return them: out.unsqueeze(1) for one score per sample, "
+            "out.flatten(1) or pooling for extra dims, the logits tensor for a tuple or output object."
+        )
+    return out
+
+
+def check_target_range(target: Tensor, n_classes: int) -> None:
+    """TargetRangeError unless every class index lies in 0..n_classes-1."""
+    bad = (target < 0) | (target >= n_classes)
+    if bool(bad.any()):
+        k = int(target[bad][0])
+        classes = f"classes 0..{n_classes - 1}" if n_classes > 1 else "class 0 only"
+        raise TargetRangeError(
+            f"target class {k} is out of range for a model with {n_classes} outputs ({classes}); "
+            "pass targets that index the model's output columns."
+        )
 
 
 def target_output(model, x: Tensor, target: Tensor) -> Tensor:
     """F(x) for a batch: model(x)[arange(N), target], shape (N,)."""
-    out = model(x)
-    if out.dim() != 2 or out.shape[0] != x.shape[0]:
-        raise InputShapeError(
-            f"model returned shape {tuple(out.shape)} for a batch of {x.shape[0]}; attrbench needs "
-            "(N, C) scores (use a 1-column output for a scalar model)."
-        )
+    out = check_scores(model(x), x.shape[0])
+    check_target_range(target, out.shape[1])
     return out.gather(1, target.view(-1, 1)).squeeze(1)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from attrbench.methods.integrated_gradients import ADAPTIVE, line_integral
+from attrbench.methods.integrated_gradients import ADAPTIVE, INTEGRATION_OPTION, N_STEPS_OPTION, line_integral
 from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, expand_baseline
-from attrbench.methods.registry import register_method
+from attrbench.methods.registry import BATCH_SIZE_OPTION, Option, register_method
 
 
 @register_method(
@@ -15,6 +15,12 @@ from attrbench.methods.registry import register_method
     needs_baseline=True,
     kind="path",
     reference="002 Definition 3 and App. C (counterexample to Claim 1)",
+    options={
+        "detour": Option(float),
+        "n_steps": N_STEPS_OPTION,
+        "integration": INTEGRATION_OPTION,
+        "internal_batch_size": BATCH_SIZE_OPTION,
+    },
 )
 def nonmonotone_path(
     model,

@@ -14,11 +14,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from dataclasses import dataclass
+import math
+import numbers
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from attrbench.errors import (
     DuplicateMethodError,
+    InvalidOptionError,
     MethodParameterError,
     PluginError,
     UnknownAxiomError,
@@ -98,6 +101,52 @@ def as_claims(claims: Iterable[str | Claim]) -> tuple[Claim, ...]:
     return tuple(c if isinstance(c, Claim) else Claim(c) for c in claims)
 
 
+@dataclass(frozen=True)
+class Option:
+    """The allowed values of one method parameter, checked by ``MethodEntry.build``:
+    ``type`` int or float (finite) at least ``low`` (above it when ``strict``), or one of
+    ``choices``; None too when ``optional``."""
+
+    type: type | None = None
+    low: float | None = None
+    strict: bool = False
+    choices: tuple = ()
+    optional: bool = False
+
+    def allows(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if self.choices:
+            return any(type(value) is type(c) and value == c for c in self.choices)
+        kind = numbers.Integral if self.type is int else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return False
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):
+            return False
+        return self.low is None or (value > self.low if self.strict else value >= self.low)
+
+    def describe(self) -> str:
+        if self.choices:
+            text = "one of " + ", ".join(map(repr, self.choices))
+        else:
+            text = "an integer" if self.type is int else "a finite number"
+            if self.low is not None:
+                text += f" {'>' if self.strict else '>='} {self.low:g}"
+        return text + (" or None" if self.optional else "")
+
+    def check(self, method: str, name: str, value: Any) -> None:
+        if not self.allows(value):
+            raise InvalidOptionError(
+                f"method {method!r}: {name}={value!r} is not allowed; {name} must be {self.describe()}."
+            )
+
+
+#: ``internal_batch_size``: points per forward pass, None for all at once.
+BATCH_SIZE_OPTION = Option(int, low=1, optional=True)
+#: ``seed`` of a method's random generator.
+SEED_OPTION = Option(int)
+
+
 class Method:
     """A configured attribution method: metadata plus ``attribute(model, x, target, baseline)``.
 
@@ -124,6 +173,12 @@ class Method:
         self.subset_influence = subsets
 
     def attribute(self, model, x, target, baseline=None):
+        """Attributions for ``x`` (N, ...), shaped like ``x``. The arguments are checked first,
+        without a forward pass (``attrbench.methods.output.validate_call``): an
+        ``AttrbenchError`` says what to change."""
+        from attrbench.methods.output import validate_call  # torch: not at import (pytest loads the plugin)
+
+        validate_call(model, x, target, baseline, distributional=self.kind == "distributional")
         return self._impl(model, x, target, baseline)
 
     def claims_axiom(self, axiom: str, tags: Iterable[str] = ()) -> bool:
@@ -157,6 +212,7 @@ class MethodEntry:
     module: str = ""
     user_code: bool = False  # registered by the decorator outside any plugin discovery
     requires: frozenset[str] = frozenset()  # subject tags the method needs (e.g. "image")
+    options: Mapping[str, Option] = field(default_factory=dict)  # allowed parameter values
 
     def applies_to(self, tags: Iterable[str]) -> bool:
         """True when a subject with these tags has every tag the method requires."""
@@ -184,6 +240,9 @@ class MethodEntry:
                 f"method {self.name!r} has no parameter {', '.join(map(repr, unknown))}; "
                 f"it accepts: {', '.join(accepted) or 'no parameters'}."
             )
+        for key, value in params.items():
+            if key in self.options:
+                self.options[key].check(self.name, key, value)
         if inspect.isclass(self.obj):
             instance = self.obj(**params)
             impl = instance.attribute
@@ -259,11 +318,12 @@ class Registry(Catalog):
         kind: str = "other",
         reference: str = "",
         requires: Iterable[str] = (),
+        options: Mapping[str, Option] | None = None,
         source: str | None = None,
     ) -> MethodEntry:
         """Register ``obj`` under ``name``; a taken name raises DuplicateMethodError."""
         self.discover()  # so a clash with a built-in or plugin is caught here, not later
-        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires)
+        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options)
         if source is not None:
             entry.source = source
         return self.add(entry)
@@ -289,11 +349,13 @@ class Registry(Catalog):
         return self.entry(name).build(**params)
 
 
-def _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires=()) -> MethodEntry:
+def _make_entry(
+    name, obj, claims, needs_baseline, differentiable, kind, reference, requires=(), options=None
+) -> MethodEntry:
     _check_signature(name, obj)
     module = getattr(obj, "__module__", "") or ""
     qualname = getattr(obj, "__qualname__", repr(obj))
-    return MethodEntry(
+    entry = MethodEntry(
         name=name,
         obj=obj,
         claims=as_claims(claims),
@@ -304,7 +366,12 @@ def _make_entry(name, obj, claims, needs_baseline, differentiable, kind, referen
         source=f"{'built-in' if module.startswith('attrbench.') else 'module'} {module}.{qualname}",
         module=module,
         requires=frozenset([requires] if isinstance(requires, str) else requires),
+        options=dict(options or {}),
     )
+    unknown = sorted(set(entry.options) - set(entry.parameters())) if entry.options else []
+    if unknown:
+        raise PluginError(f"method {name!r}: options name {', '.join(map(repr, unknown))}, which it does not take.")
+    return entry
 
 
 #: The registry ``attrbench.methods.get`` and the suites use.
@@ -320,6 +387,7 @@ def register_method(
     kind: str = "other",
     reference: str = "",
     requires: Iterable[str] = (),
+    options: Mapping[str, Option] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register a function ``(model, x, target, baseline, **params) -> Tensor`` or a class
     with such an ``attribute`` method.
@@ -328,11 +396,12 @@ def register_method(
     (``gradient``, ``path``, ``modified_gradient``, ``perturbation``, ``sampling``,
     ``distributional``, ``control``); ``reference`` cites the paper and equation;
     ``requires`` lists subject tags the method needs (``{"image"}``): the suites pair it
-    only with subjects that carry them.
+    only with subjects that carry them; ``options`` maps parameter names to the
+    :class:`Option` their values must satisfy (InvalidOptionError when the method is built).
     """
 
     def decorate(obj: Callable) -> Callable:
-        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires)
+        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options)
         entry.user_code = registered_by_user_code()
         _LEDGER.append(entry)
         if default_registry.discovered and entry.user_code:
@@ -354,7 +423,10 @@ def load_spec(spec: str, registry: Registry | None = None) -> str:
     registry.discover()
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise PluginError(f"method spec {spec!r} is not of the form package.module:attribute.")
+        raise PluginError(
+            f"method spec {spec!r} is not of the form package.module:attribute; write the module to import, "
+            "a colon and the method's name in it, e.g. mypackage.methods:my_method."
+        )
     start = len(_LEDGER)
     try:
         with loading():
@@ -368,7 +440,12 @@ def load_spec(spec: str, registry: Registry | None = None) -> str:
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise PluginError(f"module {module_name!r} has no attribute {attr!r} (method spec {spec!r}).")
+            near = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")], n=3)
+            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+            raise PluginError(
+                f"module {module_name!r} has no attribute {attr!r} (method spec {spec!r}).{hint} "
+                "Name a function or class the module defines after the colon."
+            )
         obj = getattr(obj, part)
     for entry in _LEDGER[start:]:
         entry.source = f"spec {spec}: {entry.module}"

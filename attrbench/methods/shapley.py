@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, evaluate_hybrids, expand_baseline
-from attrbench.methods.registry import register_method
+from attrbench.methods.registry import BATCH_SIZE_OPTION, SEED_OPTION, Option, register_method
 
 
 @register_method(
@@ -15,6 +15,7 @@ from attrbench.methods.registry import register_method
     differentiable=False,
     kind="sampling",
     reference="Castro et al. 2009, Eq. 4 (permutation estimator of the Shapley value); Lundberg & Lee 2017",
+    options={"n_samples": Option(int, low=1), "seed": SEED_OPTION, "internal_batch_size": BATCH_SIZE_OPTION},
 )
 def shapley_sampling(
     model,

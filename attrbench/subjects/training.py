@@ -158,10 +158,12 @@ def deterministic(seed: int, threads: int = TRAIN_THREADS) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def fit(recipe: Recipe, x_train, y_train):
-    """Train ``recipe``'s network with Adam on cross-entropy; deterministic, unfrozen result."""
+def fit(recipe: Recipe, x_train, y_train, name: str = ""):
+    """Train ``recipe``'s network with Adam on cross-entropy; deterministic, unfrozen result.
+    A progress bar (tqdm, on stderr, shown only on a terminal) counts the epochs."""
     import torch
     import torch.nn.functional as F
+    from tqdm.auto import trange
 
     with deterministic(recipe.seed):
         model = build_network(recipe)
@@ -170,7 +172,7 @@ def fit(recipe: Recipe, x_train, y_train):
         batches = torch.Generator().manual_seed(recipe.seed)
         n = len(x_train)
         size = recipe.batch_size or n
-        for _ in range(recipe.epochs):
+        for _ in trange(recipe.epochs, desc=f"training {name or 'a subject'}", unit="epoch", leave=False, disable=None):
             order = torch.randperm(n, generator=batches)
             for start in range(0, n, size):
                 rows = order[start : start + size]
@@ -310,7 +312,7 @@ def trained(name: str, recipe: Recipe, data: Split) -> Trained:
                 CacheWarning,
                 stacklevel=2,
             )
-        model = fit(recipe, data.x_train, data.y_train)
+        model = fit(recipe, data.x_train, data.y_train, name)
         model.eval()
         with deterministic(recipe.seed):
             acc = accuracy(model, data.x_test, data.y_test)

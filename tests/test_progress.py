@@ -1,0 +1,91 @@
+"""Progress bars (issue "Performance", item 5): ``--attrbench-progress`` (used by
+``attrbench run --progress`` and ``attrbench verify``) and subject training.
+
+tqdm shows a bar only on a terminal, so these tests hand it a stream that says it is one.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from types import SimpleNamespace
+
+from attrbench.cli import build_parser
+from attrbench.pytest_plugin import Progress
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class Outcome:
+    """pluggy's hookwrapper outcome, reduced to what Progress uses."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def get_result(self):
+        return self.result
+
+    def force_result(self, result):
+        self.result = result
+
+
+def test_bar_counts_finished_tests_and_replaces_pytests_letters(monkeypatch):
+    """The bar's total is the number of collected tests; each test's teardown report
+    advances it by one; while it shows, the letter pytest would print is blanked and the
+    category and word (which the summary counts) are kept."""
+    stream = Terminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    progress = Progress()
+    progress.pytest_collection_finish(SimpleNamespace(items=[object()] * 3))
+    for _ in range(3):
+        for when in ("setup", "call", "teardown"):
+            progress.pytest_runtest_logreport(SimpleNamespace(when=when))
+    hook = progress.pytest_report_teststatus(None, None)
+    next(hook)
+    outcome = Outcome(("passed", ".", "PASSED"))
+    try:
+        hook.send(outcome)
+    except StopIteration:
+        pass
+    assert outcome.result == ("passed", "", "PASSED")
+    progress.pytest_sessionfinish()
+    text = stream.getvalue()
+    assert "attrbench:   0%" in text and "3/3" in text  # updates closer than 0.1 s apart are merged
+
+
+def test_off_a_terminal_the_bar_hides_and_letters_stay(monkeypatch):
+    """On a pipe or file (CI logs) tqdm disables itself and pytest's letters are kept."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    progress = Progress()
+    progress.pytest_collection_finish(SimpleNamespace(items=[object()]))
+    hook = progress.pytest_report_teststatus(None, None)
+    next(hook)
+    outcome = Outcome(("passed", ".", "PASSED"))
+    try:
+        hook.send(outcome)
+    except StopIteration:
+        pass
+    assert outcome.result == ("passed", ".", "PASSED")
+    progress.pytest_sessionfinish()
+
+
+def test_run_progress_flag_reaches_pytest():
+    """``attrbench run --progress`` passes ``--attrbench-progress`` to pytest."""
+    args = build_parser().parse_args(["run", "--progress"])
+    assert args.progress is True
+
+
+def test_training_shows_an_epoch_bar(monkeypatch):
+    """subjects.training.fit counts its epochs on a tqdm bar (on stderr, on a terminal)."""
+    import torch
+
+    from attrbench.subjects import training
+
+    stream = Terminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    recipe = training.Recipe(data="random", input_shape=(64,), classes=10, activation="relu", dense=(4,), epochs=3)
+    training.fit(recipe, torch.rand(8, 64), torch.arange(8) % 10, "tiny")
+    assert "training tiny:   0%" in stream.getvalue() and "/3 " in stream.getvalue()
