@@ -188,8 +188,23 @@ def pytest_configure(config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
     config.pluginmanager.register(Collector(config), "attrbench-collector")
+    if hasattr(config, "workerinput"):
+        share_cores(int(config.workerinput.get("workercount", 1)))
     if config.getoption("attrbench_progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(), "attrbench-progress")
+
+
+def share_cores(workers: int) -> None:
+    """In a pytest-xdist worker: give torch cores/workers intra-op threads (unless
+    ``OMP_NUM_THREADS`` says otherwise), so ``-n N`` does not run N × cores threads on the
+    cores. Measured on 2 cores: ``-n 2`` with 2 threads per worker took 6.9 min at the
+    quick scale against 3.9 min serially (bench/results/suite_timing_quick.md). Results do
+    not depend on the thread count (tests/test_reliability.py compares serial and -n 2)."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
 
 
 class Progress:

@@ -2,6 +2,7 @@
 ``attrbench run --progress`` and ``attrbench verify``) and subject training.
 
 tqdm shows a bar only on a terminal, so these tests hand it a stream that says it is one.
+The last test covers how pytest-xdist workers share the cores (item 3).
 """
 
 from __future__ import annotations
@@ -89,3 +90,28 @@ def test_training_shows_an_epoch_bar(monkeypatch):
     recipe = training.Recipe(data="random", input_shape=(64,), classes=10, activation="relu", dense=(4,), epochs=3)
     training.fit(recipe, torch.rand(8, 64), torch.arange(8) % 10, "tiny")
     assert "training tiny:   0%" in stream.getvalue() and "/3 " in stream.getvalue()
+
+
+def test_xdist_workers_share_the_cores(monkeypatch):
+    """pytest_plugin.share_cores: a worker of ``-n N`` gets cores // N torch threads (at
+    least one), and leaves them alone when OMP_NUM_THREADS is set."""
+    import os
+
+    import torch
+
+    from attrbench.pytest_plugin import share_cores
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    try:
+        share_cores(4)
+        assert torch.get_num_threads() == 2
+        share_cores(16)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(3)
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        share_cores(4)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
