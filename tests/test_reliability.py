@@ -55,7 +55,11 @@ def run_suites(tmp_path: Path, lb: str, methods, *extra: str, subjects=SUBJECTS,
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ZOO), os.environ.get("PYTHONPATH", "")])}
     env[MARK_ENV] = str(tmp_path / f"{lb}.sleeping")
     if not wait:
-        return subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # SIGINT back to its default first: a shell starting this test run in the background
+        # ignores it, the child would inherit that, and Python would then never raise
+        # KeyboardInterrupt
+        return subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     return subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
 
 
