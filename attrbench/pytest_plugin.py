@@ -45,24 +45,23 @@ def _seed(value: str) -> int:
     return seed
 
 
-def _timeout(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"timeout must be > 0 seconds, got {value}")
-    return seconds
+def _positive(what: str, unit: str):
+    """An option parser of a number > 0 of ``unit`` (``what``: the option in messages)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number of {unit}") from None
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"{what} must be > 0 {unit}, got {value}")
+        return number
+
+    return parse
 
 
-def _gib(value: str) -> float:
-    try:
-        gib = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of GiB") from None
-    if not gib > 0:
-        raise argparse.ArgumentTypeError(f"memory limit must be > 0 GiB, got {value}")
-    return gib
+_timeout = _positive("timeout", "seconds")
+_gib = _positive("memory limit", "GiB")
 
 
 def pytest_addoption(parser) -> None:

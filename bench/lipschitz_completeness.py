@@ -19,6 +19,7 @@ F(x′)), so their values are compared too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     saliency = methods.get("saliency")
     ctx = lambda: CheckContext(scale=scale, generator=torch.Generator().manual_seed(0),  # noqa: E731
                                guard=Guard(check_determinism=False))  # fmt: skip
-    small = subject.__class__(**{**subject.__dict__, "inputs": x, "targets": t})
+    small = dataclasses.replace(subject, inputs=x, targets=t)
     per_sample = scale.lipschitz_pairs + 1 + 2 * scale.lipschitz_ascent_steps + 3 * (lipschitz.HALVINGS + 1)
 
     def explain(model, inputs, targets, **kwargs):

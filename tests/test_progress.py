@@ -33,6 +33,18 @@ class Outcome:
         self.result = result
 
 
+def status_after(progress: Progress, status: tuple) -> tuple:
+    """What Progress's hookwrapper makes of the status pytest's own hook returned."""
+    hook = progress.pytest_report_teststatus(None, None)
+    next(hook)
+    outcome = Outcome(status)
+    try:
+        hook.send(outcome)
+    except StopIteration:
+        pass
+    return outcome.result
+
+
 def test_bar_counts_finished_tests_and_replaces_pytests_letters(monkeypatch):
     """The bar's total is the number of collected tests; each test's teardown report
     advances it by one; while it shows, the letter pytest would print is blanked and the
@@ -44,14 +56,7 @@ def test_bar_counts_finished_tests_and_replaces_pytests_letters(monkeypatch):
     for _ in range(3):
         for when in ("setup", "call", "teardown"):
             progress.pytest_runtest_logreport(SimpleNamespace(when=when))
-    hook = progress.pytest_report_teststatus(None, None)
-    next(hook)
-    outcome = Outcome(("passed", ".", "PASSED"))
-    try:
-        hook.send(outcome)
-    except StopIteration:
-        pass
-    assert outcome.result == ("passed", "", "PASSED")
+    assert status_after(progress, ("passed", ".", "PASSED")) == ("passed", "", "PASSED")
     progress.pytest_sessionfinish()
     text = stream.getvalue()
     assert "attrbench:   0%" in text and "3/3" in text  # updates closer than 0.1 s apart are merged
@@ -62,14 +67,7 @@ def test_off_a_terminal_the_bar_hides_and_letters_stay(monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     progress = Progress()
     progress.pytest_collection_finish(SimpleNamespace(items=[object()]))
-    hook = progress.pytest_report_teststatus(None, None)
-    next(hook)
-    outcome = Outcome(("passed", ".", "PASSED"))
-    try:
-        hook.send(outcome)
-    except StopIteration:
-        pass
-    assert outcome.result == ("passed", ".", "PASSED")
+    assert status_after(progress, ("passed", ".", "PASSED")) == ("passed", ".", "PASSED")
     progress.pytest_sessionfinish()
 
 

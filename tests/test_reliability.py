@@ -129,10 +129,10 @@ def test_zoo_through_all_four_suites_is_reported_by_cause_and_spares_the_good_ro
 
 def start_sleeping_run(tmp_path: Path):
     """A run whose second method sleeps; returns once it sleeps."""
+    mark = tmp_path / "lb.sleeping"
+    mark.unlink(missing_ok=True)  # an earlier run's mark, before the new run can write its own
     proc = run_suites(tmp_path, "lb", ("saliency", "zoo_sleeps"), "-m", "sensitivity_n",
                       subjects=("analytic/linear",), wait=False)  # fmt: skip
-    mark = tmp_path / "lb.sleeping"
-    mark.unlink(missing_ok=True)
     deadline = time.monotonic() + 120
     while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
