@@ -343,7 +343,7 @@ def prediction_attack(
     if not epsilon > 0:
         raise InvalidOptionError(f"epsilon must be > 0, got {epsilon}.")
     x = x.detach()
-    m = torch.ones_like(x) if mask is None else mask.to(x.dtype).expand_as(x)
+    m = torch.ones_like(x) if mask is None else mask.to(device=x.device, dtype=x.dtype).expand_as(x)
     labels = predicted_classes(model, x)
     lo, hi = domain if domain is not None else (-torch.inf, torch.inf)
     delta = torch.zeros_like(x)

@@ -1,7 +1,8 @@
 """The guard around every method call the harness makes.
 
 The method gets a clone of the input, target and baseline, runs under a fixed seed of the
-global RNGs (torch, numpy, random; restored afterwards), a time limit and a memory limit.
+global RNGs (torch, numpy, random; restored afterwards, or at the end of a
+:meth:`Guard.scope`), a time limit and a memory limit.
 Afterwards the guard checks that it returned a finite floating tensor shaped like the
 input on the input's device, that it left its arguments, the model's parameters, train/eval
 mode and ``requires_grad`` flags as they were (restoring them if not), and — on a
@@ -27,6 +28,7 @@ import random
 import signal
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -115,27 +117,75 @@ def memory_limit(nbytes: float | None, device: torch.device) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
+def _host_rngs() -> tuple:
+    """The states of torch's CPU generator and numpy's and Python's global RNGs."""
+    return torch.default_generator.get_state(), np.random.get_state(), random.getstate()
+
+
+def _load_host_rngs(states: tuple) -> None:
+    torch.default_generator.set_state(states[0])
+    np.random.set_state(states[1])
+    random.setstate(states[2])
+
+
+def _cuda_generator(device: torch.device):
+    """The default generator of ``device`` when it is a CUDA device, else None."""
+    return torch.cuda.default_generators[device.index or 0] if device.type == "cuda" else None
+
+
+def _seed(seed: int, device: torch.device) -> None:
+    # The generators themselves, not torch.manual_seed: that also queues lazy seeds of
+    # every accelerator with a stack trace each (~1 ms a call).
+    torch.default_generator.manual_seed(seed)
+    cuda = _cuda_generator(device)
+    if cuda is not None:
+        cuda.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 @contextlib.contextmanager
 def seeded(seed: int, device: torch.device) -> Iterator[None]:
     """Seed torch's, numpy's and Python's global RNGs for the block; restore them after."""
-    # The generators themselves, not torch.manual_seed: that also queues lazy seeds of
-    # every accelerator with a stack trace each (~1 ms a call).
-    cpu = torch.default_generator
-    cuda = torch.cuda.default_generators[device.index or 0] if device.type == "cuda" else None
-    states = (cpu.get_state(), None if cuda is None else cuda.get_state(), np.random.get_state(), random.getstate())
+    host = _host_rngs()
+    cuda = _cuda_generator(device)
+    cuda_state = None if cuda is None else cuda.get_state()
     try:
-        for generator in (cpu, cuda):
-            if generator is not None:
-                generator.manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        random.seed(seed)
+        _seed(seed, device)
         yield
     finally:
-        cpu.set_state(states[0])
+        _load_host_rngs(host)
         if cuda is not None:
-            cuda.set_state(states[1])
-        np.random.set_state(states[2])
-        random.setstate(states[3])
+            cuda.set_state(cuda_state)
+
+
+class _Scope:
+    """What :meth:`Guard.scope` saves once instead of per call: the global RNG states
+    (CUDA generators as they are first used) and each model's state at its first call."""
+
+    def __init__(self) -> None:
+        self.host = _host_rngs()
+        self.cuda: dict[int, Tensor] = {}
+        self.models: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def seed(self, seed: int, device: torch.device) -> None:
+        cuda = _cuda_generator(device)
+        if cuda is not None and (device.index or 0) not in self.cuda:
+            self.cuda[device.index or 0] = cuda.get_state()
+        _seed(seed, device)
+
+    def model_state(self, model) -> tuple[dict, dict, dict]:
+        try:
+            if model not in self.models:
+                self.models[model] = _model_state(model)
+            return self.models[model]
+        except TypeError:  # not weak-referenceable
+            return _model_state(model)
+
+    def close(self) -> None:
+        _load_host_rngs(self.host)
+        for index, state in self.cuda.items():
+            torch.cuda.default_generators[index].set_state(state)
 
 
 def _model_state(model) -> tuple[dict, dict, dict]:
@@ -192,6 +242,25 @@ class Guard:
     check_determinism: bool = True
     check: str = ""  # the check making the calls, named in every message
     _checked: bool = field(default=False, init=False, repr=False)
+    _scope: _Scope | None = field(default=None, init=False, repr=False)
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator["Guard"]:
+        """One test's calls, made cheaper: the global RNG states are saved when the block
+        starts and restored when it ends (every call is still seeded the same way), and
+        each model's parameters, modes and flags are recorded at its first call and every
+        later call is compared with (and restored to) that record. Outside a scope each
+        call saves and restores its own (~0.2 ms a call). The checks must not change a
+        model between calls or draw from the global RNGs (attrbench's do neither)."""
+        if self._scope is not None:
+            yield self
+            return
+        self._scope = _Scope()
+        try:
+            yield self
+        finally:
+            scope, self._scope = self._scope, None
+            scope.close()
 
     def attribute(self, method, model, x: Tensor, target, baseline, where: str = "") -> Tensor:
         """``method.attribute(model, x, target, baseline)`` under the guard; ``where``
@@ -220,10 +289,14 @@ class Guard:
         x_in = x.clone()
         t_in = target.clone() if isinstance(target, Tensor) else target
         b_in = baseline.clone() if isinstance(baseline, Tensor) else baseline
-        state = _model_state(model)
+        scope = self._scope
+        state = _model_state(model) if scope is None else scope.model_state(model)
+        if scope is not None:
+            scope.seed(self.seed, x.device)
         start = time.perf_counter()
         try:
-            with seeded(self.seed, x.device), memory_limit(self.memory, x.device), time_limit(self.timeout):
+            rngs = seeded(self.seed, x.device) if scope is None else contextlib.nullcontext()
+            with rngs, memory_limit(self.memory, x.device), time_limit(self.timeout):
                 out = method.attribute(model, x_in, t_in, b_in)
         except _Timeout:
             _restore(model, state)

@@ -333,7 +333,8 @@ class Bench:
         )  # fmt: skip
         failure = None
         try:
-            outcome = check_fn(self.method, self.subject, self.ctx)
+            with self.ctx.guard.scope():  # RNG states and model records saved once per test
+                outcome = check_fn(self.method, self.subject, self.ctx)
         except MethodFailure as exc:
             failure = str(exc)
         if failure is not None:  # failed outside the except block: the message shows once

@@ -1,17 +1,31 @@
-"""Efficiency of every check: model work done × batched per-example cost / wall time.
+"""Efficiency of every check, and where its time goes (pyinstrument profile).
 
     python bench/check_efficiency.py [--reps 3] [--method saliency] [--out bench/results/check_efficiency.md]
 
 Each check of the four suites runs at the standard scale with one method on one subject
-of its suite (listed in the table). A forward hook on the subject's model counts the rows
-of every forward pass: rows whose output carries a graph count as forward + backward (the
-checks differentiate what they build a graph for), the others as forward only. The
-reference costs are those of the same model on 4096 of the subject's inputs in one pass:
-c_f (forward, no graph) and c_fb (forward, then ∇ₓ of the target scores). Efficiency =
-(rows_f × c_f + rows_fb × c_fb) / wall time (target ≥ 0.5): the share of the check's
-time spent at the model's best batched throughput. Models a check builds itself (the
-second network of linearity, the equivalent network of implementation invariance) are
-not counted, so the figure is a lower bound there.
+of its suite (listed in the table). Global module hooks log every top-level model pass
+of the check (the subject's model, the surrogate or a network the check builds): its
+batch, and its kind: forward only (the output carries no graph), forward + backward
+(a graph), or forward + double backward (a graph that ``torch.autograd.grad`` was asked
+to differentiate with ``create_graph=True``: an attack or gradient ascent differentiates
+the attribution itself).
+
+- **work at full batch** = Σ rows × c_kind, with c_f, c_fb, c_f2b the per-example costs of
+  the same model on 4096 inputs in one pass (forward; forward then ∇ₓ of the target
+  scores; forward, ∇ₓ with a graph, then ∇ₓ of Σ|∇ₓF|).
+- **efficiency** = work at full batch / wall time (target ≥ 0.5): the share of the check's
+  time the model would need at its best batched throughput.
+- **bare passes**: the logged passes replayed through the bare models at the check's own
+  batch sizes, nothing else (random inputs of the logged shapes); **efficiency at own
+  batches** = bare passes / wall time separates attrbench's own overhead (the method's
+  arithmetic, the guard, the check) from the cost of the batch sizes a sequential
+  algorithm (attack iterates, bisection, ascent steps) allows.
+
+The profile table comes from one more run of each check under pyinstrument (0.1 ms
+sampling, the check repeated until 2 s are sampled) and splits its time into model
+forward passes, autograd backward passes, the guard (attrbench/guard.py outside the
+method), the method's own code, and the check's bookkeeping, with the largest
+non-model hotspot.
 """
 
 from __future__ import annotations
@@ -19,6 +33,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -50,77 +66,233 @@ CHECKS = [
     (boolean.influence_recovery, "boolean/junta_8"),
     (boolean.order_identifiability, "boolean/junta_8"),
 ]
+KINDS = ("f", "fb", "f2b")
+FULL_BATCH = 4096
 
 
-class RowCounter:
-    def __init__(self) -> None:
-        self.forward = self.backward = 0
-
-    def __call__(self, module, args, out) -> None:
-        rows = out.shape[0]
-        if out.requires_grad:
-            self.backward += rows
-        else:
-            self.forward += rows
+@dataclass
+class Pass:
+    model: torch.nn.Module
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    kind: str
 
 
-def per_example_costs(model, x, t, rows: int = 4096, reps: int = 5) -> tuple[float, float]:
-    """(c_f, c_fb): seconds per example of a batched forward pass, and of forward + ∇ₓ."""
-    big = x.repeat((rows + len(x) - 1) // len(x), *[1] * (x.dim() - 1))[:rows]
-    tt = t.repeat((rows + len(t) - 1) // len(t))[:rows]
+@dataclass
+class PassLog:
+    """Top-level model passes, logged by global module hooks while ``active``."""
 
-    def forward():
+    passes: list[Pass] = field(default_factory=list)
+    active: bool = False
+    _depth: int = 0
+
+    def pre(self, module, args) -> None:
+        self._depth += 1
+
+    def post(self, module, args, out) -> None:
+        self._depth -= 1
+        if self.active and self._depth == 0 and args and isinstance(args[0], torch.Tensor):
+            kind = "fb" if isinstance(out, torch.Tensor) and out.requires_grad else "f"
+            self.passes.append(Pass(module, tuple(args[0].shape), args[0].dtype, kind))
+
+    def graph_differentiated(self) -> None:
+        """``autograd.grad(create_graph=True)``: the last graph pass gets a second backward."""
+        for p in reversed(self.passes):
+            if p.kind == "fb":
+                p.kind = "f2b"
+                return
+
+    def rows(self) -> dict[str, int]:
+        out = dict.fromkeys(KINDS, 0)
+        for p in self.passes:
+            out[p.kind] += p.shape[0]
+        return out
+
+
+def install(log: PassLog):
+    """Hooks and the ``torch.autograd.grad`` wrapper feeding ``log``; returns an undo."""
+    handles = [
+        torch.nn.modules.module.register_module_forward_pre_hook(log.pre),
+        torch.nn.modules.module.register_module_forward_hook(log.post),
+    ]
+    original = torch.autograd.grad
+
+    def grad(*args, **kwargs):
+        if log.active and kwargs.get("create_graph"):
+            log.graph_differentiated()
+        return original(*args, **kwargs)
+
+    torch.autograd.grad = grad
+
+    def undo() -> None:
+        torch.autograd.grad = original
+        for h in handles:
+            h.remove()
+
+    return undo
+
+
+def run_pass(model, x: torch.Tensor, kind: str) -> None:
+    """One pass of ``kind`` on ``x`` (targets: column 0)."""
+    if kind == "f":
         with torch.no_grad():
-            model(big)
+            model(x)
+        return
+    point = x.detach().requires_grad_(True)
+    f = model(point)[:, 0].sum()
+    (g,) = torch.autograd.grad(f, point, create_graph=kind == "f2b")
+    if kind == "f2b":
+        torch.autograd.grad(g.abs().sum(), point)
 
-    def forward_backward():
-        point = big.detach().requires_grad_(True)
-        torch.autograd.grad(model(point).gather(1, tt[:, None]).sum(), point)
 
-    times = harness.interleaved_medians({"f": forward, "fb": forward_backward}, reps, warmup=1)
-    return times["f"] / rows, times["fb"] / rows
+def inputs_for(p: Pass, rows: int | None = None) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(((rows or p.shape[0]), *p.shape[1:]), generator=gen, dtype=p.dtype)
+
+
+def per_example_costs(passes: list[Pass], reps: int = 5) -> dict[tuple[int, str], float]:
+    """Seconds per example of one ``FULL_BATCH``-row pass, per (model, kind) logged."""
+    costs = {}
+    for p in {(id(p.model), p.kind): p for p in passes}.values():
+        x = inputs_for(p, FULL_BATCH)
+        t = harness.interleaved_medians({"pass": lambda: run_pass(p.model, x, p.kind)}, reps, warmup=1)["pass"]
+        costs[id(p.model), p.kind] = t / FULL_BATCH
+    return costs
+
+
+def bare_passes(passes: list[Pass], reps: int) -> float:
+    """Median seconds of the logged passes replayed on the bare models, inputs made beforehand."""
+    inputs = [inputs_for(p) for p in passes]
+
+    def replay() -> None:
+        for p, x in zip(passes, inputs):
+            run_pass(p.model, x, p.kind)
+
+    return harness.interleaved_medians({"replay": replay}, reps, warmup=1)["replay"]
+
+
+# -- the profile -------------------------------------------------------------------------
+
+CATEGORIES = ("model forward", "autograd backward", "guard", "method, own code", "check, own code")
+
+
+def _is_module_call(frame) -> bool:
+    return (frame.file_path or "").endswith("torch/nn/modules/module.py") and frame.function in (
+        "_wrapped_call_impl", "_call_impl")  # fmt: skip
+
+
+def _is_backward(frame) -> bool:
+    path = frame.file_path or ""
+    return (path.endswith("torch/autograd/__init__.py") and frame.function in ("grad", "backward")) or (
+        path.endswith("torch/_tensor.py") and frame.function == "backward")  # fmt: skip
+
+
+def profile_shares(frame) -> tuple[dict[str, float], str]:
+    """Seconds per category of a pyinstrument frame tree, and the largest self-time
+    function outside model passes (``file:function``)."""
+    totals: dict[str, float] = defaultdict(float)
+    hot: dict[str, float] = defaultdict(float)
+
+    def walk(f, mode: str) -> None:
+        if f.is_synthetic:  # a [self] leaf: its time is already in the parent's total_self_time
+            return
+        if _is_module_call(f):
+            totals["model forward"] += f.time
+            return
+        if _is_backward(f):
+            totals["autograd backward"] += f.time
+            return
+        path = f.file_path or ""
+        if path.endswith("attrbench/guard.py"):
+            mode = "guard"
+        elif path.endswith("attrbench/methods/registry.py") and f.function == "attribute":
+            mode = "method, own code"
+        totals[mode] += f.total_self_time
+        if f.total_self_time:
+            hot[f"{Path(path).name}:{f.function}"] += f.total_self_time
+        for child in f.children:
+            walk(child, mode)
+
+    walk(frame, "check, own code")
+    top = max(hot, key=hot.get) if hot else ""
+    return totals, f"`{top}` {hot[top] / max(frame.time, 1e-12):.0%}" if top else ""
+
+
+def profile(run, seconds: float = 2.0):
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=1e-4)
+    profiler.start()
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        run()
+    profiler.stop()
+    return profile_shares(profiler.last_session.root_frame())
+
+
+# -- the tables -----------------------------------------------------------------------------
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="timed runs of each check (median; default 3)")
     parser.add_argument("--method", default="saliency")
+    parser.add_argument("--profile-seconds", type=float, default=2.0, help="sampled seconds per check (default 2)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "check_efficiency.md")
     opts = parser.parse_args(argv)
     scale = get_scale("standard")
     method = methods.get(opts.method)
-    rows = []
+    rows, shares = [], []
     for check_fn, name in CHECKS:
         subject = subjects.get(name)
-        c_f, c_fb = per_example_costs(subject.model, subject.inputs, subject.targets)
-        counter = RowCounter()
-        handle = subject.model.register_forward_hook(counter)
+
+        def run(check_fn=check_fn, subject=subject) -> None:
+            ctx = CheckContext(scale=scale, generator=torch.Generator().manual_seed(0), guard=Guard(seed=0))
+            with ctx.guard.scope():  # as the pytest plugin runs a check
+                check_fn(method, subject, ctx)
+
+        log = PassLog()
+        undo = install(log)
         walls = []
         try:
-            for _ in range(opts.reps + 1):  # the first run warms up
-                counter.forward = counter.backward = 0
-                ctx = CheckContext(scale=scale, generator=torch.Generator().manual_seed(0), guard=Guard(seed=0))
+            for rep in range(opts.reps + 1):  # the first run warms up and logs the passes
+                log.active = rep == 0
                 start = time.perf_counter()
-                check_fn(method, subject, ctx)
+                run()
                 walls.append(time.perf_counter() - start)
         finally:
-            handle.remove()
+            undo()
         wall = statistics.median(walls[1:])
-        work = counter.forward * c_f + counter.backward * c_fb
+        costs = per_example_costs(log.passes)
+        work = sum(p.shape[0] * costs[id(p.model), p.kind] for p in log.passes)
+        bare = bare_passes(log.passes, opts.reps)
+        counts = log.rows()
         info = check_fn.info
-        rows.append([info.suite, info.check, f"`{name}`", counter.forward, counter.backward,
-                     f"{wall * 1e3:.1f}", f"{work * 1e3:.2f}", f"{work / wall:.2f}"])  # fmt: skip
-    table = tabulate(rows, headers=["suite", "check", "subject", "forward rows", "forward+backward rows",
-                                    "wall ms", "batched-cost ms", "efficiency ↑"],
+        rows.append([info.suite, info.check, f"`{name}`", len(log.passes),
+                     " / ".join(str(counts[k]) for k in KINDS), f"{wall * 1e3:.1f}", f"{work * 1e3:.2f}",
+                     f"{work / wall:.2f}", f"{bare * 1e3:.1f}", f"{bare / wall:.2f}"])  # fmt: skip
+        totals, hot = profile(run, opts.profile_seconds) if opts.profile_seconds > 0 else ({}, "")
+        whole = sum(totals.values()) or 1.0
+        shares.append([info.check, f"`{name}`", *(f"{totals.get(c, 0.0) / whole:.0%}" for c in CATEGORIES), hot])
+    table = tabulate(rows, headers=["suite", "check", "subject", "passes", "rows f / fb / f2b", "wall ms",
+                                    "work at full batch ms", "efficiency ↑", "bare passes ms",
+                                    "efficiency at own batches ↑"],
                      tablefmt="github", disable_numparse=True)  # fmt: skip
+    profile_table = tabulate(shares, headers=["check", "subject", *CATEGORIES, "largest non-model hotspot"],
+                             tablefmt="github", disable_numparse=True)  # fmt: skip
     harness.publish(opts.out, [
         "# Efficiency of every check",
         f"Machine: {harness.machine()}.",
         f"Method `{opts.method}`, standard scale, seed 0; medians of {opts.reps} runs after one warm-up run. "
-        "Generated by `python bench/check_efficiency.py`. Efficiency = (forward rows × c_f + forward+backward "
-        "rows × c_fb) / wall time, c_f and c_fb the per-example costs of one batched pass of 4096 inputs "
-        "(see the script's docstring).",
+        "Generated by `python bench/check_efficiency.py`. Rows per pass kind: f forward only, fb forward + "
+        "backward, f2b forward + double backward. Efficiency = Σ rows × per-example cost of a "
+        f"{FULL_BATCH}-row pass of that kind / wall time; efficiency at own batches = the same passes replayed "
+        "on the bare model / wall time (see the script's docstring).",
         table,
+        "## Where the time goes",
+        f"pyinstrument, 0.1 ms sampling, each check repeated for {opts.profile_seconds:g} s; shares of the "
+        "sampled time (the guard's determinism re-run of a test's first call counts as model and method time).",
+        profile_table,
     ])  # fmt: skip
     return 0
 

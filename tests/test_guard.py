@@ -187,3 +187,50 @@ def test_model_and_subject_tensors_are_restored(linear):
     assert not linear.model.training
     assert not any(p.requires_grad for p in linear.model.parameters())
     assert torch.equal(linear.inputs, inputs)
+
+
+def test_a_scope_seeds_every_call_and_restores_the_rngs_once_at_its_end(linear):
+    """Guard.scope (one test's calls, as the pytest plugin runs a check): every call sees
+    the same seeded draws as outside a scope, and the caller's streams are as they were
+    once the scope ends (expected values: the same draws made with no guard at all)."""
+
+    def noisy(model, x, target, baseline):
+        shift = float(np.random.rand()) + random.random()
+        return torch.randn(x.shape, dtype=x.dtype) + shift
+
+    unscoped = call(noisy, linear, Guard(seed=11))
+    torch.manual_seed(5)
+    np.random.seed(5)
+    random.seed(5)
+    expected = (torch.rand(3), np.random.rand(), random.random())
+    torch.manual_seed(5)
+    np.random.seed(5)
+    random.seed(5)
+    guard = Guard(seed=11)
+    with guard.scope():
+        scoped = [call(noisy, linear, guard) for _ in range(3)]
+        with guard.scope():  # nested: the outer scope stays in charge
+            scoped.append(call(noisy, linear, guard))
+    assert all(torch.equal(a, unscoped) for a in scoped)
+    after = (torch.rand(3), np.random.rand(), random.random())
+    assert torch.equal(after[0], expected[0]) and after[1:] == expected[1:]
+
+
+def test_in_a_scope_each_call_is_compared_with_the_models_first_record(linear):
+    """Inside a scope the model is recorded at its first call only; a later call that
+    changes it is still caught and the model restored to that record (same contract as
+    test_model_and_subject_tensors_are_restored, for the second call of a scope)."""
+    params = [p.detach().clone() for p in linear.model.parameters()]
+
+    def vandal(model, x, target, baseline):
+        with torch.no_grad():
+            next(model.parameters()).data.add_(1.0)  # .data: bypasses the version counter
+        return torch.zeros_like(x)
+
+    guard = Guard(check_determinism=False)
+    with guard.scope():
+        call(lambda m, x, t, b: torch.zeros_like(x), linear, guard)
+        with pytest.raises(MethodFailure, match="changed parameter/buffer"):
+            call(vandal, linear, guard)
+        call(lambda m, x, t, b: torch.zeros_like(x), linear, guard)  # restored: passes
+    assert all(torch.equal(p, q) for p, q in zip(linear.model.parameters(), params))

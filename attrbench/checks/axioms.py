@@ -242,7 +242,7 @@ def dummy_mask(truth, d: int) -> Tensor:
     given = torch.as_tensor(truth["dummy"])
     if given.dtype == torch.bool:
         return given.reshape(-1).cpu()
-    mask = torch.zeros(d, dtype=torch.bool)
+    mask = torch.zeros(d, dtype=torch.bool, device=given.device)  # indices moved with the subject
     mask[given.long()] = True
     return mask
 

@@ -21,6 +21,7 @@ recovery, and order identifiability (see each check).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import numpy as np
@@ -139,6 +140,13 @@ def subset_codes(n: int, subsets: int | None = None, generator: torch.Generator 
     return np.array(codes, dtype=np.int64)
 
 
+def _device_of(model) -> torch.device:
+    """Where the model's first parameter or buffer lives (the CPU for a module without any,
+    or a plain callable)."""
+    tensors = itertools.chain(model.parameters(), model.buffers()) if isinstance(model, torch.nn.Module) else ()
+    return next((t.device for t in tensors), torch.device("cpu"))
+
+
 def decomposition_from_network(
     model,
     n: int,
@@ -167,7 +175,7 @@ def decomposition_from_network(
     from attrbench.subjects.boolean import all_inputs
 
     codes = subset_codes(n, subsets, generator)
-    x = all_inputs(n, torch.float32)
+    x = all_inputs(n, torch.float32).to(_device_of(model))
     if attack == "bitflip":
         classes = attacks.predicted_classes(model, x).cpu().numpy()
         influence = subcube_nonconstant(classes, n)[codes].mean(1)
@@ -177,7 +185,7 @@ def decomposition_from_network(
         masks = torch.from_numpy(subset_masks(codes, n))
         changed = attacks.changes_class(model, x, masks, attack=attack, norm=norm, epsilon=epsilon, steps=steps,
                                         domain=domain, generator=generator)  # fmt: skip
-        influence = changed.double().mean(1).numpy()
+        influence = changed.double().mean(1).cpu().numpy()
     sizes = subset_masks(codes, n).sum(1)
     levels = np.array([0.0] + [influence[sizes == k].mean() for k in range(1, n + 1)])
     return {"decomposition": np.diff(levels), "levels": levels, "codes": codes, "subset_influence": influence}
@@ -243,6 +251,17 @@ def normalised(attr: torch.Tensor) -> torch.Tensor:
     return flat / flat.abs().sum(1, keepdim=True).clamp(min=1e-300)
 
 
+@functools.lru_cache(maxsize=None)
+def _standard_circuits(n: int, dtype: torch.dtype) -> tuple:
+    """(fn, circuit, exact decomposition) for every standard function of ``n`` inputs,
+    built once per process: order_identifiability compares each test's method on all of
+    them (the guard hands methods copies and restores the models, so sharing is safe)."""
+    from attrbench.subjects.boolean import FUNCTIONS, circuit
+
+    built = [circuit(fn, n, dtype=dtype) for fn in FUNCTIONS]
+    return tuple((fn, c, exact_analysis(c.truth["truth_table"])["decomposition"]) for fn, c in zip(FUNCTIONS, built))
+
+
 @check(suite="boolean", check="order_identifiability", metric="identifiability", direction="higher")
 def order_identifiability(method, subject, ctx: CheckContext) -> Outcome:
     """§4.1: IG at (0, 1, 1, 1) against the zero baseline gives parity, majority and OR the
@@ -252,17 +271,15 @@ def order_identifiability(method, subject, ctx: CheckContext) -> Outcome:
     input by input: told apart when ½‖Â_f(x) − Â_g(x)‖₁ > IDENTIFY_TOL, with Â = A/‖A‖₁.
     The value is the fraction of (g, x) pairs told apart (1: every input's explanation
     distinguishes f from every function with another decomposition)."""
-    from attrbench.subjects.boolean import FUNCTIONS, circuit
-
     n = subject.truth["n"]
     mine = exact_analysis(subject.truth["truth_table"])["decomposition"]
     a_f = normalised(ctx.attribute(method, subject.model, subject.inputs, subject.targets, subject.baseline,
                                    where="order_identifiability"))  # fmt: skip
     per_function = {}
-    for fn in FUNCTIONS:
-        other = circuit(fn, n, dtype=subject.inputs.dtype).to(subject.inputs.device)
-        if np.abs(exact_analysis(other.truth["truth_table"])["decomposition"] - mine).sum() <= 1e-12:
+    for fn, other, decomposition in _standard_circuits(n, subject.inputs.dtype):
+        if np.abs(decomposition - mine).sum() <= 1e-12:
             continue
+        other = other.to(subject.inputs.device)
         a_g = normalised(ctx.attribute(method, other.model, other.inputs, other.targets, other.baseline,
                                        where=f"order_identifiability ({fn})"))  # fmt: skip
         per_function[fn] = float(((a_f - a_g).abs().sum(1) / 2 > IDENTIFY_TOL).double().mean())

@@ -84,8 +84,10 @@ def smoothgrad(
     n = len(x)
     flat = x.reshape(n, -1)
     sigma = noise_level * (flat.max(1).values - flat.min(1).values)
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    noise = torch.randn((n_samples, *x.shape), generator=gen, dtype=x.dtype, device=x.device)
+    # drawn on the CPU and moved, as every seeded draw in attrbench: the same noise (and
+    # attributions) on every device (a CUDA generator would draw another stream)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    noise = torch.randn((n_samples, *x.shape), generator=gen, dtype=x.dtype).to(x.device)
     points = (x.unsqueeze(0) + noise * sigma.view(1, n, *[1] * (x.dim() - 1))).reshape(n_samples * n, *x.shape[1:])
     t = as_targets(target, n, x.device).repeat(n_samples)
     grads = target_gradient(model, points, t, internal_batch_size)
