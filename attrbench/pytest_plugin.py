@@ -141,6 +141,11 @@ class BenchSession:
 
             if not torch.cuda.is_available():
                 raise pytest.UsageError("--attrbench-device cuda: torch sees no CUDA device here; use cpu.")
+            # Full float32 on the GPU, as on the CPU: TF32 (cuDNN's default for
+            # convolutions) keeps 10 mantissa bits, ~1e-3 relative, coarser than the
+            # checks' tolerances (ATOL 1e-4 of the output scale, RTOL_EQUAL 1e-4).
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
 
     def provenance(self, method_name: str) -> tuple[str, str]:
         """(source hash, plugin version) of a method, computed once per run."""

@@ -266,6 +266,32 @@ def test_lipschitz_estimate_of_a_linear_map_is_its_norm():
     assert outcome.value == pytest.approx(3.0, rel=2.5e-3)
 
 
+def test_lipschitz_attributes_every_point_once():
+    """Batching contract of the Lipschitz search (lipschitz.py's module doc): one call for
+    x and its k random partners, then per ascent step one call for the n moved points
+    (A(x) is held fixed, not recomputed), then per halving one call for the c midpoints
+    (the ends' attributions are carried over). So the rows attributed are (k + 1)·n +
+    steps·n + HALVINGS·c, counted here by a method that records its batch sizes (the
+    determinism re-run is off). The earlier version re-attributed x at every ascent step
+    and both ends at every halving: (k + 1)·n + 2n·steps + 3c·(HALVINGS + 1)."""
+    from attrbench.checks.lipschitz import HALVINGS
+
+    sizes = []
+
+    def linear(model, x, target, baseline):
+        sizes.append(len(x))
+        return 3 * x
+
+    subject = subjects.get("analytic/smooth")
+    scale = get_scale("quick")
+    ctx = CheckContext(scale=scale, generator=torch.Generator().manual_seed(0), guard=Guard(check_determinism=False))
+    n = len(ctx.samples(subject)[0])
+    c = n + len([(i, j) for i, j in subject.truth.get("lipschitz_pairs", ()) if i < n and j < n])
+    axioms.lipschitz(_method(linear), subject, ctx)
+    k, steps = scale.lipschitz_pairs, scale.lipschitz_ascent_steps
+    assert sizes == [(k + 1) * n] + [n] * steps + [c] * HALVINGS
+
+
 def test_lipschitz_flags_a_step():
     """A(x) = 1[x₀ > 0] e₀ jumps by 1 across x₀ = 0: bisection keeps ‖ΔA‖ = 1 while the
     pair closes, so the map is flagged and the estimate is at least 1 / (the closest

@@ -247,7 +247,9 @@ def test_plugin_hands_the_cuda_device_to_subjects_and_drawn_cases(pytester, monk
     cuda`` is accepted, the ``attrbench_device`` fixture says "cuda", the ``bench`` fixture
     asks for the subject on "cuda" (``Subject.to``) and hands the same device to the drawn
     cases (``generated(..., device=...)``, whose cases also go through ``Subject.to``), and
-    the run's results.jsonl records device "cuda" (what ``attrbench verify`` re-runs on).
+    the run's results.jsonl records device "cuda" (what ``attrbench verify`` re-runs on),
+    and TF32 is switched off for convolutions and matrix products (pytest_plugin.py: full
+    float32, as on the CPU; both flags start True here, as cuDNN's does by default).
     ``Subject.to`` is replaced by a recorder that keeps the subject on the CPU."""
     import json
 
@@ -259,6 +261,8 @@ def test_plugin_hands_the_cuda_device_to_subjects_and_drawn_cases(pytester, monk
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(Subject, "to", to)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # cuDNN's default; restored after
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
     pytester.makepyfile(test_probe=PROBE_SUITE)
     result = pytester.runpytest_inprocess(
         "--attrbench-device", "cuda", "--method", "gradient", "--attrbench-scale", "quick",
@@ -271,6 +275,7 @@ def test_plugin_hands_the_cuda_device_to_subjects_and_drawn_cases(pytester, monk
     assert {device for _, device in calls} == {"cuda"}
     metadata = json.loads((pytester.path / "lb" / "results.jsonl").read_text().splitlines()[0])["metadata"]
     assert metadata["device"] == "cuda"
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
 
 
 def test_verify_reruns_on_the_device_its_results_file_names(tmp_path, monkeypatch, capsys):

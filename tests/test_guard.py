@@ -105,22 +105,25 @@ def test_default_memory_limit_is_half_the_machine():
     assert default_memory_limit() == total / 2
 
 
+def noisy(model, x, target, baseline):
+    """A method drawing from torch's, numpy's and Python's global RNGs."""
+    shift = float(np.random.rand()) + random.random()
+    return torch.randn(x.shape, dtype=x.dtype) + shift
+
+
+def seed_global_rngs(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
 def test_global_rngs_are_seeded_per_call_and_restored(linear):
     """A method drawing from torch's, numpy's and Python's global RNGs gets the same draws
     on every call (so it passes the determinism check), and the caller's RNG streams are
     as they were."""
-
-    def noisy(model, x, target, baseline):
-        shift = float(np.random.rand()) + random.random()
-        return torch.randn(x.shape, dtype=x.dtype) + shift
-
-    torch.manual_seed(5)
-    np.random.seed(5)
-    random.seed(5)
+    seed_global_rngs(5)
     expected = (torch.rand(3), np.random.rand(), random.random())
-    torch.manual_seed(5)
-    np.random.seed(5)
-    random.seed(5)
+    seed_global_rngs(5)
     first = call(noisy, linear, Guard(seed=11))  # determinism checked: called twice
     second = call(noisy, linear, Guard(seed=11))
     other = call(noisy, linear, Guard(seed=12))
@@ -193,19 +196,10 @@ def test_a_scope_seeds_every_call_and_restores_the_rngs_once_at_its_end(linear):
     """Guard.scope (one test's calls, as the pytest plugin runs a check): every call sees
     the same seeded draws as outside a scope, and the caller's streams are as they were
     once the scope ends (expected values: the same draws made with no guard at all)."""
-
-    def noisy(model, x, target, baseline):
-        shift = float(np.random.rand()) + random.random()
-        return torch.randn(x.shape, dtype=x.dtype) + shift
-
     unscoped = call(noisy, linear, Guard(seed=11))
-    torch.manual_seed(5)
-    np.random.seed(5)
-    random.seed(5)
+    seed_global_rngs(5)
     expected = (torch.rand(3), np.random.rand(), random.random())
-    torch.manual_seed(5)
-    np.random.seed(5)
-    random.seed(5)
+    seed_global_rngs(5)
     guard = Guard(seed=11)
     with guard.scope():
         scoped = [call(noisy, linear, guard) for _ in range(3)]

@@ -13,7 +13,8 @@ x′ and the target held fixed, found in three batched stages:
    differ more. The kept half always has at least half the difference (triangle
    inequality), so the ratio never falls; a Lipschitz map bounds it, while a jump of size
    J keeps ‖ΔA‖ ≈ J and the ratio ≈ J / ‖p − q‖ grows without bound as the pair closes
-   (002 App. J).
+   (002 App. J). The ends' attributions are carried from the stages before and from
+   the halves kept, so a halving attributes only the chains' midpoints.
 
 Verdict: the map is flagged non-Lipschitz when some chain ends with ‖ΔA‖ > ``JUMP_RTOL``
 × max|A| and its ‖ΔA‖ fell by less than half over the last ``GROWTH_WINDOW`` halvings
@@ -119,34 +120,42 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     diff, ratios = pairs.add(flat_a, a_x.repeat(k, *ones), flat_q, x.repeat(k, *ones), targets.repeat(k))
     diff = diff.reshape(k, n)
     best = diff.argmax(0)
+    a_x = a_x.detach()
     start_q, start_diff = q[best, index], diff[best, index]
+    start_a = flat_a.detach().reshape(k, *x.shape)[best, index]
     random_estimate = float(ratios.max())
 
     # 2. gradient ascent on ‖A(q) − A(x)‖ within the ball and the domain
     ascent_note = "not differentiable: skipped"
     if method.differentiable and ctx.scale.lipschitz_ascent_steps:
-        start_q, start_diff, ascent_note = _ascent(
-            attribute, pairs, x, start_q, start_diff, targets, radius, lo, hi, ctx.scale.lipschitz_ascent_steps
-        )
+        start_q, start_a, start_diff, ascent_note = _ascent(
+            attribute, pairs, x, a_x, start_q, start_a, start_diff, targets, radius, lo, hi,
+            ctx.scale.lipschitz_ascent_steps,
+        )  # fmt: skip
 
-    # 3. bisection from each sample's widest pair, plus the subject's named pairs
-    p_chain, q_chain, rows = x, start_q, index
+    # 3. bisection from each sample's widest pair, plus the subject's named pairs; the ends'
+    # attributions are known (from the stages above, then from the halves kept), so each
+    # halving attributes only the midpoints
+    p_chain, q_chain, a_p, a_q, rows = x, start_q, a_x, start_a, index
     named = [(i, j) for i, j in subject.truth.get("lipschitz_pairs", ()) if i < n and j < n]
     if named:
         first, second = (torch.tensor(side, device=x.device) for side in zip(*named))
-        p_chain, q_chain, rows = torch.cat([x, x[first]]), torch.cat([start_q, x[second]]), torch.cat([index, first])
-    chain_diff, chain_dist, scale_a = [], [], torch.zeros((), dtype=x.dtype, device=x.device)
-    c = len(p_chain)
-    for _ in range(HALVINGS + 1):
-        mid = (p_chain + q_chain) / 2
-        a = attribute(torch.cat([p_chain, mid, q_chain]), rows.repeat(3), "bisection")
-        a_p, a_m, a_q = a[:c], a[c : 2 * c], a[2 * c :]
-        scale_a = torch.maximum(scale_a, a.detach().abs().max())
+        p_chain, q_chain = torch.cat([x, x[first]]), torch.cat([start_q, x[second]])
+        a_p, a_q, rows = torch.cat([a_x, a_x[first]]), torch.cat([start_a, a_x[second]]), torch.cat([index, first])
+    chain_diff, chain_dist = [], []
+    scale_a = torch.maximum(a_p.abs().max(), a_q.abs().max())
+    for halving in range(HALVINGS + 1):
         chain_diff.append(pairs.add(a_p, a_q, p_chain, q_chain, targets[rows])[0])
         chain_dist.append(_norm(p_chain - q_chain))
+        if halving == HALVINGS:
+            break
+        mid = (p_chain + q_chain) / 2
+        a_m = attribute(mid, rows, "bisection").detach()
+        scale_a = torch.maximum(scale_a, a_m.abs().max())
         left = _norm(a_p - a_m) >= _norm(a_m - a_q)
         keep = left.view(-1, *[1] * (x.dim() - 1))
         p_chain, q_chain = torch.where(keep, p_chain, mid), torch.where(keep, mid, q_chain)
+        a_p, a_q = torch.where(keep, a_p, a_m), torch.where(keep, a_m, a_q)
     diffs, dists = torch.stack(chain_diff), torch.stack(chain_dist)  # (HALVINGS + 1, chains)
     final, earlier = diffs[-1], diffs[-1 - GROWTH_WINDOW]
     jumps = (final > JUMP_RTOL * scale_a) & (final >= earlier / 2)
@@ -159,7 +168,7 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
         "gradient ascent": ascent_note,
         "ratio by pair distance [distance, max ratio]": by_distance,
         "chains flagged as jumps": int(jumps.sum()),
-        "of": c,
+        "of": len(p_chain),
         "worst chain": {"p": p_chain[worst], "q": q_chain[worst], "|A(p) - A(q)|": final[worst],
                         "|p - q|": dists[-1, worst]},
         "jump criterion": f"final |dA| > {JUMP_RTOL}*max|A| and >= half its value {GROWTH_WINDOW} halvings earlier",
@@ -174,29 +183,30 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     return Outcome(value=pairs.estimate(), holds=not bool(jumps.any()), details=details)
 
 
-def _ascent(attribute, pairs: _Pairs, x, q, diff, targets, radius, lo, hi, steps):
-    """Projected signed-gradient ascent on ‖A(q) − A(x)‖; returns the best q per sample,
-    its difference, and a note for the details."""
-    n = len(x)
-    index = torch.arange(n, device=x.device)
+def _ascent(attribute, pairs: _Pairs, x, a_x, q, a_q, diff, targets, radius, lo, hi, steps):
+    """Projected signed-gradient ascent on ‖A(q) − A(x)‖, with A(x) = ``a_x`` held fixed
+    (it does not depend on q); returns the best q per sample, its attributions, its
+    difference, and a note for the details."""
     step = 2 * radius / steps
-    best_q, best_diff = q.clone(), diff.clone()
+    best_q, best_a, best_diff = q.clone(), a_q.clone(), diff.clone()
     shape = (-1, *[1] * (x.dim() - 1))
+    index = torch.arange(len(x), device=x.device)
     for _ in range(steps):
         point = q.detach().requires_grad_(True)
-        a = attribute(torch.cat([x, point]), index.repeat(2), "gradient ascent")
-        gap = _norm(a[n:] - a[:n])
-        pairs.add(a[n:], a[:n], point, x, targets)
+        a = attribute(point, index, "gradient ascent")
+        gap = _norm(a - a_x)
+        pairs.add(a, a_x, point, x, targets)
         better = gap.detach() > best_diff
         best_q = torch.where(better.view(shape), point.detach(), best_q)
+        best_a = torch.where(better.view(shape), a.detach(), best_a)
         best_diff = torch.where(better, gap.detach(), best_diff)
         if not a.requires_grad:
-            return best_q, best_diff, "the method returned no graph: stopped"
+            return best_q, best_a, best_diff, "the method returned no graph: stopped"
         (grad,) = torch.autograd.grad(gap.sum(), point, allow_unused=True)
         if grad is None:
-            return best_q, best_diff, "A does not depend on x through its graph: stopped"
+            return best_q, best_a, best_diff, "A does not depend on x through its graph: stopped"
         moved = point.detach() + step * grad.sign()
         offset = moved - x
         norm = _norm(offset).clamp(min=torch.finfo(x.dtype).tiny)
         q = (x + offset * (radius / norm).clamp(max=1).view(shape)).clamp(lo, hi)
-    return best_q, best_diff, f"{steps} steps of size {step:.3g}"
+    return best_q, best_a, best_diff, f"{steps} steps of size {step:.3g}"

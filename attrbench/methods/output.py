@@ -14,8 +14,11 @@ from torch import Tensor, nn
 
 from attrbench.errors import InputShapeError, ModelStateError, TargetRangeError
 
-#: Points per forward pass when a method does not say otherwise.
-DEFAULT_BATCH_SIZE = 4096
+#: Points per forward pass when a method or check does not say otherwise. 1024: within 20 %
+#: of the fastest chunk per input for every digits model, while 4096-row passes of the
+#: digits CNNs spill out of the caches and cost about twice as much per input (the tabular
+#: MLP, at 0.1–0.3 µs an input, is fastest in one pass; bench/results/batch_size.md).
+DEFAULT_BATCH_SIZE = 1024
 
 
 def as_targets(target, n: int, device: torch.device) -> Tensor:
