@@ -55,15 +55,19 @@ def worker() -> None:
             module, name = request["check"].split(":")
             check_fn = getattr(importlib.import_module(module), name)
             subject, method = subjects.get(request["subject"]), methods.get(request["method"])
-        except (ImportError, AttributeError, KeyError, ValueError) as exc:
-            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        except Exception as exc:  # not in this tree (a check or method added since), or unknown
+            print(json.dumps({"error": f"{type(exc).__name__}: {str(exc)[:200]}"}), flush=True)
             continue
         start = time.perf_counter()
-        for _ in range(request.get("repeat", 1)):
-            ctx = CheckContext(scale=scale, generator=torch.Generator().manual_seed(0), guard=Guard(seed=0))
-            scope = getattr(ctx.guard, "scope", None)  # absent before Guard.scope existed
-            with scope() if scope else contextlib.nullcontext():
-                outcome = check_fn(method, subject, ctx)
+        try:
+            for _ in range(request.get("repeat", 1)):
+                ctx = CheckContext(scale=scale, generator=torch.Generator().manual_seed(0), guard=Guard(seed=0))
+                scope = getattr(ctx.guard, "scope", None)  # absent before Guard.scope existed
+                with scope() if scope else contextlib.nullcontext():
+                    outcome = check_fn(method, subject, ctx)
+        except Exception as exc:  # the check failed in this tree: an error row, the run goes on
+            print(json.dumps({"error": f"{type(exc).__name__}: {str(exc)[:200]}"}), flush=True)
+            continue
         seconds = (time.perf_counter() - start) / request.get("repeat", 1)
         value = None if outcome.value is None else float(outcome.value)
         print(json.dumps({"seconds": seconds, "value": value}), flush=True)
@@ -126,7 +130,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "archive", rev, "attrbench"], cwd=ROOT, capture_output=True, check=True)
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
+            tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         workers = {rev: Worker(Path(tmp)), "working tree": Worker(ROOT)}
         names = list(workers)
         try:
@@ -134,19 +138,23 @@ def main(argv=None) -> int:
                 request = {"check": f"{check_fn.__module__}:{check_fn.__name__}", "subject": subject,
                            "method": method}  # fmt: skip
                 answers = {name: w.run(request) for name, w in workers.items()}  # warm-up: builds the subject
-                if any("error" in a for a in answers.values()):
-                    error = next(a["error"] for a in answers.values() if "error" in a)
-                    rows.append([f"`{method}`", check_fn.info.check, f"`{subject}`", "—", "—", "—", error])
-                    continue
-                # a round repeats a short check until it takes ROUND seconds, so timer and
-                # scheduler noise stay small beside it
-                slowest = max(a["seconds"] for a in answers.values())
-                request["repeat"] = max(1, math.ceil(ROUND / max(slowest, 1e-6)))
+                errors = [a["error"] for a in answers.values() if "error" in a]
                 times: dict[str, list[float]] = {name: [] for name in names}
-                for rep in range(opts.reps):
+                if not errors:
+                    # a round repeats a short check until it takes ROUND seconds, so timer and
+                    # scheduler noise stay small beside it
+                    slowest = max(a["seconds"] for a in answers.values())
+                    request["repeat"] = max(1, math.ceil(ROUND / max(slowest, 1e-6)))
+                for rep in range(0 if errors else opts.reps):
                     for name in names if rep % 2 == 0 else names[::-1]:
                         answers[name] = workers[name].run(request)
-                        times[name].append(answers[name]["seconds"])
+                        if "error" in answers[name]:
+                            errors.append(answers[name]["error"])
+                        else:
+                            times[name].append(answers[name]["seconds"])
+                if errors:
+                    rows.append([f"`{method}`", check_fn.info.check, f"`{subject}`", "—", "—", "—", errors[0]])
+                    continue
                 before, after = (statistics.median(times[name]) for name in names)
                 rows.append([f"`{method}`", check_fn.info.check, f"`{subject}`", f"{before * 1e3:.1f}",
                              f"{after * 1e3:.1f}", f"{before / after:.2f}",
