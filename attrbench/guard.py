@@ -290,12 +290,13 @@ class Guard:
         t_in = target.clone() if isinstance(target, Tensor) else target
         b_in = baseline.clone() if isinstance(baseline, Tensor) else baseline
         scope = self._scope
-        state = _model_state(model) if scope is None else scope.model_state(model)
-        if scope is not None:
+        if scope is None:
+            state, rngs = _model_state(model), seeded(self.seed, x.device)
+        else:  # the scope restores the RNGs when it closes
+            state, rngs = scope.model_state(model), contextlib.nullcontext()
             scope.seed(self.seed, x.device)
         start = time.perf_counter()
         try:
-            rngs = seeded(self.seed, x.device) if scope is None else contextlib.nullcontext()
             with rngs, memory_limit(self.memory, x.device), time_limit(self.timeout):
                 out = method.attribute(model, x_in, t_in, b_in)
         except _Timeout:

@@ -147,6 +147,11 @@ def run_pass(model, x: torch.Tensor, kind: str) -> None:
         torch.autograd.grad(g.abs().sum(), point)
 
 
+def chunked_passes(model, x: torch.Tensor, kind: str, size: int):
+    """A callable running ``run_pass`` over all of ``x`` in chunks of ``size`` rows."""
+    return lambda: [run_pass(model, x[i : i + size], kind) for i in range(0, len(x), size)]
+
+
 def inputs_for(p: Pass, rows: int | None = None) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
     return torch.rand(((rows or p.shape[0]), *p.shape[1:]), generator=gen, dtype=p.dtype)
@@ -158,11 +163,8 @@ def per_example_costs(passes: list[Pass], reps: int = 5) -> dict[tuple[int, str]
     costs = {}
     for p in {(id(p.model), p.kind): p for p in passes}.values():
         x = inputs_for(p, FULL_BATCH)
-
-        def chunked(size: int, p=p, x=x):
-            return lambda: [run_pass(p.model, x[i : i + size], p.kind) for i in range(0, FULL_BATCH, size)]
-
-        times = harness.interleaved_medians({size: chunked(size) for size in CHUNKS}, reps, warmup=1)
+        chunked = {size: chunked_passes(p.model, x, p.kind, size) for size in CHUNKS}
+        times = harness.interleaved_medians(chunked, reps, warmup=1)
         costs[id(p.model), p.kind] = min(times.values()) / FULL_BATCH
     return costs
 
