@@ -12,7 +12,6 @@ Errors a user can cause (a bad file, an unknown suite, method or subject) print
 from __future__ import annotations
 
 import argparse
-import ast
 import glob
 import math
 import os
@@ -115,29 +114,25 @@ def _list_subjects(args: argparse.Namespace) -> list:
 
 
 def _list_suites(args: argparse.Namespace) -> None:
-    """Print each suite marker with its title, summary score, description and the test
-    functions of the installed ``attrbench.suites`` package that carry it (read with
-    ``ast``: nothing is imported or run)."""
-    from attrbench.leaderboard import SUITES
-    from attrbench.pytest_plugin import SUITE_MARKERS
+    """Print each suite (``attrbench.checks.SUITES``): its marker, title, summary score,
+    the subjects each of its checks runs on, and its description."""
+    from attrbench.checks import SUITES
     from attrbench.results import ARROWS
 
     one_line = args.format in ONE_LINE_FORMATS
-    tests = suite_tests()
     rows = []
-    for marker, text in SUITE_MARKERS.items():
-        info = SUITES.get(marker)
-        description = info.description if info else text
+    for suite in SUITES.values():
+        checks = [f"{check}: {', '.join(globs)}" for check, globs in suite.subjects.items()]
         rows.append(
             [
-                marker,
-                info.title if info else "-",
-                f"{info.score_name} {ARROWS[info.direction]}" if info else "-",
-                (", " if one_line else "\n").join(tests.get(marker, [])) or "-",
-                description.replace("|", "\\|") if one_line else textwrap.fill(description, 60),
+                suite.name,
+                suite.title,
+                f"{suite.score_name} {ARROWS[suite.direction]}",
+                "; ".join(checks) if one_line else "\n".join(checks),
+                suite.description.replace("|", "\\|") if one_line else textwrap.fill(suite.description, 60),
             ]
         )
-    headers = ["suite", "title", "score", "tests", "description"]
+    headers = ["suite", "title", "score", "checks: subjects", "description"]
     print(tabulate(rows, headers=headers, tablefmt=args.format, disable_numparse=True))
 
 
@@ -156,71 +151,16 @@ def suites_dir() -> Path:
     return path
 
 
-def suite_tests() -> dict[str, list[str]]:
-    """Suite marker → ``file::test`` names of the installed suite files that carry it
-    (module-level ``pytestmark``, class or function decorators)."""
-    found: dict[str, list[str]] = {}
-    for path in sorted(suites_dir().glob("test_*.py")):
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        except (OSError, SyntaxError, UnicodeDecodeError):
-            continue
-        module_marks = set()
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets
-            ):
-                module_marks |= _marks(node.value)
-        for node, own, prefix in _test_functions(tree.body):
-            for marker in module_marks | own:
-                found.setdefault(marker, []).append(f"{path.name}::{prefix}{node.name}")
-    return found
-
-
-def _test_functions(body, inherited=frozenset(), prefix=""):
-    for node in body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
-            yield node, set(inherited) | _decorator_marks(node), prefix
-        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-            yield from _test_functions(node.body, set(inherited) | _decorator_marks(node), f"{prefix}{node.name}::")
-
-
-def _decorator_marks(node) -> set[str]:
-    marks = set()
-    for decorator in node.decorator_list:
-        marks |= _marks(decorator)
-    return marks
-
-
-def _marks(node) -> set[str]:
-    """Marker names in ``pytest.mark.NAME``, ``pytest.mark.NAME(...)`` or a list of them."""
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return set().union(*(_marks(e) for e in node.elts)) if node.elts else set()
-    if isinstance(node, ast.Call):
-        node = node.func
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Attribute)
-        and node.value.attr == "mark"
-        and isinstance(node.value.value, ast.Name)
-        and node.value.value.id == "pytest"
-    ):
-        return {node.attr}
-    return set()
-
-
 # -------------------------------------------------------------------------------- run
 
 
 def _checked_suites(suites) -> list[str]:
-    from attrbench.pytest_plugin import SUITE_MARKERS
+    from attrbench.checks import SUITES
 
     chosen = []
     for suite in suites or ():
-        if suite not in SUITE_MARKERS:
-            raise CLIError(
-                f"unknown suite {suite!r}; the suites are {', '.join(SUITE_MARKERS)} (`attrbench list suites`)."
-            )
+        if suite not in SUITES:
+            raise CLIError(f"unknown suite {suite!r}; the suites are {', '.join(SUITES)} (`attrbench list suites`).")
         if suite not in chosen:
             chosen.append(suite)
     return chosen
@@ -447,9 +387,10 @@ def mismatch_table(mismatches, tablefmt: str = "simple") -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from attrbench.checks import SUITES
     from attrbench.leaderboard import read_results
     from attrbench.methods.registry import default_registry, load_spec
-    from attrbench.pytest_plugin import GENERATED, SCALE_NAMES, SUITE_MARKERS
+    from attrbench.pytest_plugin import GENERATED, SCALE_NAMES
     from attrbench.subjects.registry import default_registry as subject_registry
 
     path = _results_path(args.results)
@@ -487,7 +428,7 @@ def _verify(args: argparse.Namespace) -> int:
         unknown = [s for s in file_subjects if s not in subject_registry.available() and s != GENERATED]
     if unknown:
         raise CLIError(f"subject(s) {', '.join(unknown)} of {path} are not registered here.")
-    suites = [s for s in SUITE_MARKERS if s in {r.suite for r in records}]
+    suites = [s for s in SUITES if s in {r.suite for r in records}]
     if args.rerun_dir and (Path(args.rerun_dir) / "results.jsonl").exists():
         raise CLIError(f"--rerun-dir {args.rerun_dir} already holds results; give a new or empty directory.")
 

@@ -22,12 +22,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-SUITE_MARKERS = {
-    "axioms": "axiom checks: the CI gate on claimed axioms (002 §2.2)",
-    "sensitivity_n": "Sensitivity-n (003 §4)",
-    "fragility": "fragility of explanations under attack (004)",
-    "boolean": "higher-order Boolean recovery (001)",
-}
 SCALE_NAMES = ("quick", "standard", "paper")
 _STATE = pytest.StashKey["BenchSession"]()
 
@@ -188,8 +182,10 @@ def matches_generated(patterns) -> bool:
 
 
 def pytest_configure(config) -> None:
-    for name, text in SUITE_MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {text}")
+    from attrbench.checks import SUITES
+
+    for suite in SUITES.values():
+        config.addinivalue_line("markers", f"{suite.name}: {suite.marker_help}")
     config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
     config.pluginmanager.register(Collector(config), "attrbench-collector")
     if hasattr(config, "workerinput"):

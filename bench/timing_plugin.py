@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-SUITES = ("axioms", "sensitivity_n", "fragility", "boolean")
+from attrbench.checks import SUITES
+
 OUT_ENV = "ATTRBENCH_TIMING_OUT"
 
 

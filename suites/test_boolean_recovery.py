@@ -11,23 +11,22 @@ from attrbench.checks import boolean
 pytestmark = pytest.mark.boolean
 
 
-@pytest.mark.attrbench_subjects("boolean/junta_*", "boolean/dictator_*")
+@pytest.mark.attrbench_subjects(*boolean.SUITE.subjects["dummy_recovery"])
 def test_dummy_recovery(bench):
     bench.run(boolean.dummy_recovery)
 
 
-#: Functions with unequal influences (tribes_4's two blocks of two are symmetric: equal).
-@pytest.mark.attrbench_subjects("boolean/threshold_*", "boolean/tribes_8", "boolean/junta_*")
+@pytest.mark.attrbench_subjects(*boolean.SUITE.subjects["influence_recovery"])
 def test_influence_recovery(bench):
     bench.run(boolean.influence_recovery)
 
 
-@pytest.mark.attrbench_subjects("boolean/*")
+@pytest.mark.attrbench_subjects(*boolean.SUITE.subjects["order_identifiability"])
 def test_order_identifiability(bench):
     bench.run(boolean.order_identifiability)
 
 
-@pytest.mark.attrbench_subjects("boolean/*")
+@pytest.mark.attrbench_subjects(*boolean.SUITE.subjects["decomposition_recovery"])
 def test_decomposition_recovery(bench):
     if bench.method.subset_influence is None:
         pytest.skip(f"{bench.method_name} attributes to single features only (no subset_influence)")

@@ -8,10 +8,7 @@ from attrbench.checks import fragility
 
 pytestmark = pytest.mark.fragility
 
-#: The digits CNNs and MLPs with all four activations, and the linear model of App. F.
-SUBJECTS = ("digits/cnn_*", "digits/mlp_*", "analytic/linear")
 
-
-@pytest.mark.attrbench_subjects(*SUBJECTS)
+@pytest.mark.attrbench_subjects(*fragility.SUITE.subjects["fragility"])
 def test_fragility(bench):
     bench.run(fragility.fragility)

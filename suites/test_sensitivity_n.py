@@ -8,11 +8,7 @@ from attrbench.checks import sensitivity_n
 
 pytestmark = pytest.mark.sensitivity_n
 
-#: 003 §4 / App. C.1: MNIST MLPs and CNNs with four activations (here 8×8 digits), plus a
-#: tabular MLP and the linear model of Prop. 4.
-SUBJECTS = ("digits/mlp_*", "digits/cnn_*", "tabular/*", "analytic/linear")
 
-
-@pytest.mark.attrbench_subjects(*SUBJECTS)
+@pytest.mark.attrbench_subjects(*sensitivity_n.SUITE.subjects["sensitivity_n"])
 def test_sensitivity_n(bench):
     bench.run(sensitivity_n.sensitivity_n_curve)

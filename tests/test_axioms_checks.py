@@ -41,7 +41,7 @@ def run(check, method, subject_name: str, seed: int = 0, guard: Guard | None = N
 def where(check) -> list[str]:
     """The analytic subjects the axioms suite runs ``check`` on, plus ``generated``."""
     names = subjects.available()
-    patterns = axioms.SUBJECTS[check.info.check]
+    patterns = axioms.SUITE.subjects[check.info.check]
     found = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns if p != "generated")]
     return found + ["generated"]
 

@@ -20,9 +20,9 @@ import pytest
 
 from attrbench import leaderboard as lb
 from attrbench import methods
-from attrbench.cli import compare_records, main, pytest_args, suite_tests, suites_dir
+from attrbench.checks import SUITES
+from attrbench.cli import compare_records, main, pytest_args, suites_dir
 from attrbench.provenance import method_provenance
-from attrbench.pytest_plugin import SUITE_MARKERS
 from attrbench.results import Record
 
 PAGES = ["README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md"]
@@ -48,20 +48,18 @@ def cli(*args: str, cwd=None, pythonpath: str | None = None, timeout: int = 300)
 # ------------------------------------------------------------------------------- list
 
 
-def test_list_suites_names_markers_titles_and_test_files(capsys):
-    """``attrbench list suites`` prints one row per suite marker with its title, summary
-    score and the test functions of the installed attrbench.suites package that carry it."""
+def test_list_suites_names_markers_titles_checks_and_subjects(capsys):
+    """``attrbench list suites`` prints one row per Suite (``attrbench.checks.SUITES``) with
+    its marker, title and summary score, and a line per check with the subject globs it
+    runs on (``Suite.subjects``)."""
     assert main(["list", "suites"]) == 0
     out = capsys.readouterr().out
-    tests = suite_tests()
-    for marker in SUITE_MARKERS:
-        [line] = [ln for ln in out.splitlines() if ln.startswith(marker + " ")]
-        assert lb.SUITES[marker].title in line
-        assert lb.SUITES[marker].score_name in line
-        assert tests[marker], f"no installed test carries the {marker} marker"
-        for test in tests[marker]:
-            assert test in out
-    assert "test_axioms.py::test_completeness" in tests["axioms"]
+    for name, suite in SUITES.items():
+        [line] = [ln for ln in out.splitlines() if ln.startswith(name + " ")]
+        assert suite.title in line and suite.score_name in line
+        for check, globs in suite.subjects.items():
+            assert f"{check}: {', '.join(globs)}" in out
+    assert "ndp: analytic/monotone, analytic/product, generated" in out
     assert (suites_dir() / "test_axioms.py").is_file()
 
 
@@ -69,7 +67,7 @@ def test_list_suites_github_is_one_line_per_suite(capsys):
     """In markdown each suite is one table line and a ``|`` in a description is escaped."""
     assert main(["list", "suites", "--format", "github"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 + len(SUITE_MARKERS)
+    assert len(lines) == 2 + len(SUITES)
     columns = {line.count("|") - line.count("\\|") for line in lines}
     assert columns == {6}
 

@@ -6,7 +6,7 @@ pytester directory and runs pytest on it in a subprocess: registrations made in 
 cannot leak into the next, and a subprocess is how the benchmark is really run (and the
 only way to run it under pytest-xdist). Where an expectation comes from is said in each
 docstring: the plugin's and leaderboard's documented contracts (``attrbench/pytest_plugin.py``,
-``attrbench/leaderboard.py``), ``shared/DESIGN.md`` and the project issue "Use pytest's
+``attrbench/leaderboard/``), ``shared/DESIGN.md`` and the project issue "Use pytest's
 pytester for plugin behaviour".
 """
 
@@ -362,7 +362,7 @@ def test_corrupt_results_file_is_reported_and_left_untouched(project):
 
 def test_no_leaderboard_markers_and_terminal_summary(project):
     """``-m axioms`` runs only the tests marked with the axioms suite marker (the plugin
-    registers one marker per suite, ``SUITE_MARKERS``); ``--no-leaderboard`` writes no file
+    registers one marker per suite, ``attrbench.checks.SUITES``); ``--no-leaderboard`` writes no file
     at all; the report header names the scale and seed (``pytest_report_header``); the
     terminal summary still prints the "attrbench" section with the run's
     overall table naming the method, and the violation/error counts

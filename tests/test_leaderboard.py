@@ -1,5 +1,6 @@
-"""Tests of attrbench.leaderboard on hand-built records whose scores and ranks are worked
-out by hand in each test's docstring (nothing here runs a check or a method)."""
+"""Tests of attrbench.leaderboard (store, ranking, pages, curve files) on hand-built records
+whose scores and ranks are worked out by hand in each test's docstring (nothing here runs a
+check or a method)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import random
 import pytest
 
 from attrbench import leaderboard as lb
+from attrbench.checks import SUITES
 from attrbench.errors import CorruptResultsError, LeaderboardError
+from attrbench.leaderboard import figures, store
 from attrbench.results import COLUMNS, Record
+from attrbench.suite import Suite
 
 PAGES = ["README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md"]
 ALL_FILES = sorted(["results.jsonl", "results.csv", *PAGES])
@@ -27,10 +31,11 @@ def row(suite="sensitivity_n", check="sens", metric="mean_pcc", method="a", subj
 
 @pytest.fixture
 def lower_fragility(monkeypatch):
-    """Fragility summed up by a lower-is-better metric "shift" (SuiteInfo is the data the
+    """Fragility summed up by a lower-is-better metric "shift" (the Suite is the data the
     summary rule comes from, so a suite issue can change it without touching the code)."""
-    info = lb.SuiteInfo("fragility", "Fragility", "fragility.md", "shift", "lower", "test suite")
-    monkeypatch.setitem(lb.SUITES, "fragility", info)
+    info = Suite(name="fragility", title="Fragility", marker_help="test marker", description="test suite",
+                 summary_metrics=("shift",), direction="lower", subjects={}, page="fragility.md")  # fmt: skip
+    monkeypatch.setitem(SUITES, "fragility", info)
 
 
 def sample_records():
@@ -74,8 +79,8 @@ def test_ranking_by_hand(lower_fragility):
         row("fragility", "topk", "shift", "c", value=0.25, direction="lower"),
         row("fragility", "topk", "other", "c", value=-100.0, direction="lower"),
     ]  # fmt: skip
-    assert lb.suite_scores(records, lb.SUITES["sensitivity_n"]) == {"a": 0.5, "b": 0.5, "c": 0.875}
-    assert lb.suite_scores(records, lb.SUITES["fragility"]) == {"a": 0.125, "b": 0.375, "c": 0.25}
+    assert lb.suite_scores(records, SUITES["sensitivity_n"]) == {"a": 0.5, "b": 0.5, "c": 0.875}
+    assert lb.suite_scores(records, SUITES["fragility"]) == {"a": 0.125, "b": 0.375, "c": 0.25}
     by_method = {s.method: s for s in lb.standings(records)}
     assert {m: s.ranks for m, s in by_method.items()} == {
         "a": {"sensitivity_n": 2, "fragility": 1},
@@ -113,7 +118,7 @@ def test_holds_rate_counts_verdict_rows_only():
         row("axioms", "c4", "m", "x", "s1", error="ValueError: no"),
         row("axioms", "c1", "m", "y", "s1", error="ValueError: no"),
     ]
-    assert lb.suite_scores(records, lb.SUITES["axioms"]) == {"x": 2 / 3}
+    assert lb.suite_scores(records, SUITES["axioms"]) == {"x": 2 / 3}
     assert [(s.method, s.rank) for s in lb.standings(records)] == [("x", 1), ("y", None)]
 
 
@@ -243,7 +248,7 @@ def test_atomic_write_leaves_no_temp_files(tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(lb.os, "replace", fail)
+    monkeypatch.setattr(store.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         lb.write_leaderboard(directory, [row()], {})
     assert snapshot(directory) == before
@@ -291,7 +296,7 @@ def test_corrupt_store_raises_and_writes_nothing(tmp_path, lines, bad_line):
 
 
 def test_header_arrows_come_from_the_direction(lower_fragility):
-    """Every suite column of the overall table carries its SuiteInfo's arrow (fragility is
+    """Every suite column of the overall table carries its Suite's arrow (fragility is
     patched to lower, the others are higher), and a per-check table carries the rows'."""
     header = lb.overall_table([row()]).splitlines()[0]
     assert "Axioms (holds_rate) ↑" in header and "Sensitivity-n (mean_pcc) ↑" in header
@@ -370,7 +375,7 @@ def curve_records():
 def test_curve_frame_is_long_and_sorted():
     """One line per (method, subject, n) from each row's details, sorted by method,
     subject and n; the error row contributes nothing."""
-    frame = lb.curve_frame(curve_records(), lb.SUITES["sensitivity_n"].curves)
+    frame = lb.curve_frame(curve_records(), SUITES["sensitivity_n"].curves)
     assert list(frame.columns) == ["method", "subject", "n", "pcc", "pcc_std", "samples", "zero_variance"]
     assert frame[["method", "subject", "n", "pcc"]].values.tolist() == [
         ["a", "s1", 1, 1.0], ["a", "s1", 4, 0.75], ["b", "s2", 1, 1.0], ["b", "s2", 2, 0.5], ["b", "s2", 4, 0.25],
@@ -400,8 +405,6 @@ def test_curves_written_beside_the_page_and_linked(tmp_path):
 def test_no_figure_without_matplotlib(tmp_path, monkeypatch):
     """Without the plots extra the CSV is still written and the page says how to get the
     figure instead of linking a file that is not there."""
-    from attrbench import figures
-
     monkeypatch.setattr(figures, "available", lambda: False)
     names = {p.name for p in lb.write_leaderboard(tmp_path, curve_records(), {})}
     assert "sensitivity_n_curves.csv" in names and "sensitivity_n_curves.png" not in names
@@ -426,7 +429,7 @@ def test_fragility_table_averages_subjects_and_shows_na():
         fragility_row("a", "s1", (1.0, 0.5)), fragility_row("a", "s2", (0.5, 0.25)),
         fragility_row("b", "s1", (0.75, math.nan), status="N/A: not differentiable"),
     ]  # fmt: skip
-    curves = lb.SUITES["fragility"].curves
+    curves = SUITES["fragility"].curves
     lines = lb.curve_table(lb.curve_frame(records, curves), curves).splitlines()
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
     assert cells[0][:4] == ["a", "random", "0.05", "0.75"]
@@ -444,14 +447,14 @@ def test_boolean_score_is_the_mean_of_its_three_metrics():
         row("boolean", "other", "something_else", "a", value=100.0),
         row("boolean", "order_identifiability", "identifiability", "b", value=0.75),
     ]
-    assert lb.suite_scores(records, lb.SUITES["boolean"]) == {"a": 0.5, "b": 0.75}
+    assert lb.suite_scores(records, SUITES["boolean"]) == {"a": 0.5, "b": 0.75}
     page = lb.render_pages(records)["boolean.md"]
     assert "`dummy_f1`, `influence_spearman`, `identifiability` values" in page and "| recovery ↑" in page
 
 
 def test_partial_mark_is_shown_and_cleared_by_the_next_complete_run(tmp_path):
     """A run that did not finish writes its metadata "partial" reason, and README.md opens
-    with it (leaderboard.main_page); the next run that finishes (partial "") removes both."""
+    with it (leaderboard.markdown.main_page); the next run that finishes (partial "") removes both."""
     lb.update_leaderboard(tmp_path, [row(method="a")], {"scale": "quick", "seed": 0, "partial": "the run was interrupted"})
     assert lb.read_results(tmp_path / "results.jsonl")[0]["partial"] == "the run was interrupted"
     page = (tmp_path / "README.md").read_text(encoding="utf-8")
@@ -463,12 +466,12 @@ def test_partial_mark_is_shown_and_cleared_by_the_next_complete_run(tmp_path):
 
 def test_ctrl_c_while_the_files_are_replaced_waits_for_the_last_one(tmp_path, monkeypatch):
     """SIGINT arriving while write_leaderboard replaces the files is held until every file
-    is in place (leaderboard._interrupts_deferred), then raised: the directory never holds
+    is in place (leaderboard.store.write_files), then raised: the directory never holds
     some files of the old leaderboard beside some of the new."""
     import signal
 
     lb.write_leaderboard(tmp_path, [row(method="old")], {})
-    replace = lb._write_atomic
+    replace = store._write_atomic
     written = []
 
     def interrupting(path, content):
@@ -477,7 +480,7 @@ def test_ctrl_c_while_the_files_are_replaced_waits_for_the_last_one(tmp_path, mo
         written.append(path.name)
         return replace(path, content)
 
-    monkeypatch.setattr(lb, "_write_atomic", interrupting)
+    monkeypatch.setattr(store, "_write_atomic", interrupting)
     with pytest.raises(KeyboardInterrupt):
         lb.write_leaderboard(tmp_path, [row(method="new")], {})
     assert len(written) == len(lb.render_pages([])) + 2  # every page, results.jsonl and .csv

@@ -36,6 +36,7 @@ from attrbench.checks.context import CheckContext, check
 from attrbench.methods.distributional import reference_set
 from attrbench.methods.output import as_targets, evaluate, expand_baseline, target_output
 from attrbench.results import Outcome
+from attrbench.suite import HOLDS_RATE, Suite
 from attrbench.testing import strategies as abst
 
 ATOL = 1e-4
@@ -469,17 +470,31 @@ CHECKS = (
     completeness, sensitivity_a, dummy, linearity, symmetry, implementation_invariance, asi, ndp, lipschitz,
 )  # fmt: skip
 
-#: The subjects each check runs on in the axioms suite: the analytic subjects whose
-#: premise it needs (every analytic subject where the axiom applies to any F) and the
-#: hypothesis-drawn cases of its ``CheckInfo.cases`` (the pseudo-subject ``generated``).
-SUBJECTS: dict[str, tuple[str, ...]] = {
-    "completeness": ("analytic/*", "generated"),
-    "sensitivity_a": ("analytic/*", "generated"),
-    "dummy": ("analytic/dummy", "generated"),
-    "linearity": ("analytic/*", "generated"),
-    "symmetry": ("analytic/symmetric", "generated"),
-    "implementation_invariance": ("analytic/equivalent", "generated"),
-    "asi": ("analytic/*", "generated"),
-    "ndp": ("analytic/monotone", "analytic/product", "generated"),
-    "lipschitz": ("analytic/*", "generated"),
-}
+SUITE = Suite(
+    name="axioms", title="Axioms", marker_help="axiom checks: the CI gate on claimed axioms (002 §2.2)",
+    description=(
+        "Does each attribution axiom hold (Lundstrom et al., 002 §2.2, §4, §5)? Nine checks — completeness, "
+        "sensitivity(a), dummy, linearity, symmetry, implementation invariance, affine scale invariance, "
+        "non-decreasing positivity and Lipschitz continuity — each on named analytic subjects and on "
+        "hypothesis-drawn networks (the subject `generated`). A violation of an axiom the method claims fails "
+        "its pytest gate; the score is the fraction of (check, subject) verdicts that hold. Tolerances and the "
+        "Lipschitz search are described in attrbench.checks.axioms and attrbench.checks.lipschitz; the "
+        "`lipschitz_estimate` table lists each method's estimated local Lipschitz constant (↓), which grows "
+        "without bound where the attribution jumps (002 App. J)."
+    ),
+    summary_metrics=(HOLDS_RATE,), direction="higher",
+    # Each check runs on the analytic subjects whose premise it needs (every analytic subject where the
+    # axiom applies to any F) and on its ``CheckInfo.cases`` (the pseudo-subject ``generated``).
+    subjects={
+        "completeness": ("analytic/*", "generated"),
+        "sensitivity_a": ("analytic/*", "generated"),
+        "dummy": ("analytic/dummy", "generated"),
+        "linearity": ("analytic/*", "generated"),
+        "symmetry": ("analytic/symmetric", "generated"),
+        "implementation_invariance": ("analytic/equivalent", "generated"),
+        "asi": ("analytic/*", "generated"),
+        "ndp": ("analytic/monotone", "analytic/product", "generated"),
+        "lipschitz": ("analytic/*", "generated"),
+    },
+    page="axioms.md", verdict_matrix=True,
+)  # fmt: skip

@@ -36,6 +36,7 @@ from attrbench.attacks import (
 )
 from attrbench.checks.context import CheckContext, check
 from attrbench.results import Outcome
+from attrbench.suite import Curves, Plot, Suite
 
 NOT_DIFFERENTIABLE = "N/A: the method is not differentiable, so only the random perturbation applies"
 
@@ -117,3 +118,60 @@ def fragility(method, subject, ctx: CheckContext) -> Outcome:
 def _add(rows, attack, fraction, epsilon, topk, rho, shift, kept, status) -> None:
     for column, value in zip(rows, (attack, fraction, epsilon, topk, rho, shift, kept, status)):
         rows[column].append(value)
+
+
+SUITE = Suite(
+    name="fragility",
+    title="Fragility",
+    marker_help="fragility of explanations under attack (004)",
+    description=(
+        "Fragility of explanations (Ghorbani et al., 004): each sample is perturbed within "
+        "an L∞ ball of radius ε (a fraction of the domain width) so that the predicted "
+        "label is kept — by random sign noise (004 §3) and, for differentiable methods, "
+        "by the top-k and mass-center attacks of Algorithm 1 (App. A), whose gradient goes "
+        "through a softplus copy of ReLU networks (footnote c) — and the normalised "
+        "importance R = |A| / Σ|A| (§2.1) before and after is compared by Spearman rank "
+        "correlation (↑), top-k intersection (↑, k = 10 % of the features) and the shift of "
+        "the centre of saliency mass in pixels (↓; §2.3, App. D). The score `robustness` "
+        "is the mean top-k intersection under the strongest attack at the largest ε (↑)."
+    ),
+    summary_metrics=("robustness",),
+    direction="higher",
+    # The digits CNNs and MLPs with all four activations, and the linear model of App. F.
+    subjects={"fragility": ("digits/cnn_*", "digits/mlp_*", "analytic/linear")},
+    page="fragility.md",
+    notes=(
+        "**Targeted cells of non-differentiable methods are N/A**: occlusion, Shapley "
+        "sampling, the windowed occlusion and the random control have no gradient to "
+        "follow, so they meet only the random perturbation and their robustness is an "
+        "upper bound (random noise is the weakest attack).\n\n"
+        "**Linear model** (`analytic/linear`, App. F): the gradient and saliency maps "
+        "are the weights and no attack moves them (top-k intersection and Spearman 1). "
+        "Gradient×Input, IG and DeepLIFT equal w ⊙ (x − x̄) there, which moves with x: "
+        "an attack can reorder features whose |wᵢxᵢ| lie within ε|wᵢ| + ε|wⱼ| of each "
+        "other, so App. F's robustness does not carry over to them (tests/"
+        "test_fragility.py).\n\n"
+        "**ReLU networks**: the attack follows the gradient of D through the softplus "
+        "copy and picks its iterate by that copy's D; the reported metrics compare the "
+        "real network's explanations. ε-LRP barely moves under it: on the softplus copy "
+        "ε-LRP is no longer Gradient×Input (003 Prop. 3), so its gradient points "
+        "elsewhere — a limit of the surrogate, not evidence of robustness."
+    ),
+    curves=Curves(
+        "fragility",
+        ("epsilon_fraction", "attack", "epsilon", "topk_intersection", "spearman", "center_shift",
+         "moved", "status"),
+        "fragility_curves.csv",
+        x="epsilon_fraction",
+        labels=("attack", "status"),
+        table=("method", "attack", "epsilon_fraction"),
+        table_values=("topk_intersection", "spearman", "center_shift", "moved"),
+        plots=(
+            Plot("fragility_topk.png", "topk_intersection", panel="method", line="attack",
+                 caption="Top-k intersection against ε (fraction of the domain width), mean over "
+                 "subjects, one panel per method and one line per attack, as 004 Figure 2."),
+            Plot("fragility_spearman.png", "spearman", panel="method", line="attack",
+                 caption="Spearman rank correlation against ε, as above."),
+        ),
+    ),
+)  # fmt: skip

@@ -1,4 +1,6 @@
-"""Figures beside the leaderboard pages (the ``plots`` extra: matplotlib).
+"""The curve files beside the leaderboard pages: for each suite with ``Suite.curves``, a
+long CSV of the curves in its rows' details and figures of them (the ``plots`` extra:
+matplotlib).
 
 Drawn with matplotlib's object API on an Agg canvas (no pyplot state, no display), saved
 as PNG without the software stamp, so the same table gives the same bytes.
@@ -7,9 +9,64 @@ as PNG without the software stamp, so the same table gives the same bytes.
 from __future__ import annotations
 
 import io
+import json
 import math
+from typing import Iterable
 
 import pandas as pd
+
+from attrbench.checks import SUITES
+from attrbench.leaderboard.store import row_order
+from attrbench.results import Record
+from attrbench.suite import Curves
+
+
+def curve_frame(records: Iterable[Record], curves: Curves) -> pd.DataFrame:
+    """The curves of ``curves.check`` in long format: columns method, subject, then
+    ``curves.columns``, sorted by (method, subject, the label columns, x); error rows are
+    left out."""
+    frames = []
+    for r in records:
+        if r.check != curves.check or r.error:
+            continue
+        details = json.loads(r.details)
+        if not all(column in details for column in curves.columns):
+            continue
+        part = pd.DataFrame({column: details[column] for column in curves.columns})
+        part.insert(0, "subject", r.subject)
+        part.insert(0, "method", r.method)
+        frames.append(part)
+    columns = ["method", "subject", *curves.columns]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    frame = pd.concat(frames, ignore_index=True)[columns]
+    for column in curves.columns:
+        if column not in curves.labels:  # JSON keeps non-finite floats as text
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    order = ["method", "subject", *curves.labels, curves.x]
+    return frame.sort_values(order, kind="stable", ignore_index=True)
+
+
+def render_curves(records: Iterable[Record]) -> dict[str, str | bytes]:
+    """File name → content of each suite's curve CSV and, with matplotlib, its figures."""
+    records = sorted(records, key=row_order)
+    files: dict[str, str | bytes] = {}
+    for suite in SUITES.values():
+        curves = suite.curves
+        if curves is None:
+            continue
+        frame = curve_frame([r for r in records if r.suite == suite.name], curves)
+        if frame.empty:
+            continue
+        files[curves.csv] = frame.to_csv(index=False, lineterminator="\n", float_format=lambda v: repr(float(v)))
+        for plot in curves.plots:
+            keys = [plot.panel, plot.line, curves.x]
+            means = frame.groupby(keys, sort=True)[plot.y].mean().reset_index()
+            png = curve_panels(means.dropna(subset=[plot.y]), x=curves.x, y=plot.y,
+                               panel=plot.panel, line=plot.line, xlog=curves.xlog)  # fmt: skip
+            if png is not None:
+                files[plot.file] = png
+    return files
 
 
 def available() -> bool:

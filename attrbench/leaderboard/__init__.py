@@ -1,0 +1,72 @@
+"""The leaderboards: store → ranking → pages and figures.
+
+:mod:`~attrbench.leaderboard.store` reads, merges and atomically writes the files (what
+each file is: its docstring); :mod:`~attrbench.leaderboard.ranking` computes scores and
+ranks; :mod:`~attrbench.leaderboard.markdown` renders the pages and
+:mod:`~attrbench.leaderboard.figures` the curve files. ``write_leaderboard`` and
+``update_leaderboard`` run the whole chain.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from attrbench.errors import LeaderboardError
+from attrbench.leaderboard.figures import curve_frame, render_curves
+from attrbench.leaderboard.markdown import (
+    axiom_cell,
+    axiom_matrix,
+    curve_table,
+    main_page,
+    overall_table,
+    render_pages,
+    suite_page,
+)
+from attrbench.leaderboard.ranking import Standing, rank, standings, suite_scores
+from attrbench.leaderboard.store import (
+    CSV_FILE,
+    RESULTS_FILE,
+    check_one_run,
+    merge,
+    read_results,
+    results_csv,
+    results_jsonl,
+    row_order,
+    write_files,
+)
+from attrbench.results import Record
+
+__all__ = [
+    "CSV_FILE", "RESULTS_FILE", "Standing", "axiom_cell", "axiom_matrix", "curve_frame", "curve_table",
+    "main_page", "merge", "overall_table", "rank", "read_results", "render_curves", "render_pages",
+    "results_csv", "results_jsonl", "standings", "suite_page", "suite_scores", "update_leaderboard",
+    "write_leaderboard",
+]  # fmt: skip
+
+
+def update_leaderboard(directory: str | os.PathLike, new_records: Iterable[Record], metadata: Mapping) -> list[Path]:
+    """Merge ``new_records`` into ``directory``'s results and rewrite every file.
+
+    Errors (a corrupt store, another scale or seed) are raised before anything is written.
+    The stored metadata is kept where ``metadata`` does not set a key; a run whose
+    ``metadata["partial"]`` says why it did not finish merges as :func:`merge`'s partial."""
+    store = Path(directory) / RESULTS_FILE
+    old_metadata, existing = read_results(store)
+    try:
+        records = merge(existing, new_records, partial=bool(metadata.get("partial")))
+    except LeaderboardError as exc:
+        raise LeaderboardError(f"{store}: {exc}") from None
+    return write_leaderboard(directory, records, {**old_metadata, **metadata})
+
+
+def write_leaderboard(directory: str | os.PathLike, records: Iterable[Record], metadata: Mapping) -> list[Path]:
+    """Write results.jsonl, results.csv, README.md, the suite pages and the curve files;
+    return their paths. Everything is rendered before any file is replaced."""
+    records = sorted(records, key=row_order)
+    check_one_run(records)
+    files: dict[str, str | bytes] = {RESULTS_FILE: results_jsonl(records, metadata), CSV_FILE: results_csv(records)}
+    files.update(render_pages(records, partial=str(metadata.get("partial") or "")))
+    files.update(render_curves(records))
+    return write_files(directory, files)

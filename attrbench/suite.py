@@ -1,0 +1,75 @@
+"""A suite's definition: one :class:`Suite` per suite, next to its checks.
+
+Each module of :mod:`attrbench.checks` that is a suite defines ``SUITE``;
+``attrbench.checks.SUITES`` collects them in page order. The pytest markers, the
+leaderboard pages and scores and ``attrbench list suites`` all read these objects.
+This module imports no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+#: The summary rule "fraction of the method's verdict rows that hold"; any other metric
+#: name in ``Suite.summary_metrics`` means the mean ``value`` of the rows with it.
+HOLDS_RATE = "holds_rate"
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A figure of ``Curves``: ``y`` against the curves' x, one panel per value of
+    ``panel`` and one line per value of ``line``, averaged over any other column."""
+
+    file: str
+    y: str
+    panel: str = "subject"
+    line: str = "method"
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Curves:
+    """A check whose details hold curves (equal-length lists under ``columns``): written
+    as a long CSV beside the suite page, optionally summarised in the page as a table of
+    means over subjects (grouped by ``table``), and drawn as ``plots`` with matplotlib
+    (``attrbench.leaderboard.figures``). ``labels`` are the text columns; the rest are numbers."""
+
+    check: str
+    columns: tuple[str, ...]
+    csv: str
+    x: str
+    labels: tuple[str, ...] = ()
+    table: tuple[str, ...] = ()
+    table_values: tuple[str, ...] = ()
+    plots: tuple[Plot, ...] = ()
+    xlog: bool = False
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A suite: its pytest marker, the subjects each of its checks runs on, its page and
+    how its summary score is computed (rules in :mod:`attrbench.leaderboard.ranking`)."""
+
+    name: str  # also the pytest marker name
+    title: str
+    marker_help: str  # one line, shown by `pytest --markers`
+    description: str  # the page's prose
+    summary_metrics: tuple[str, ...]  # (HOLDS_RATE,), or metrics whose rows are averaged
+    direction: str  # of the summary score: "higher" or "lower" is better
+    subjects: Mapping[str, tuple[str, ...]]  # check name -> the subject globs it runs on
+    page: str  # the page's file name, e.g. "axioms.md"
+    label: str = ""  # the summary score's name in headers (default: the metric)
+    notes: str = ""  # a "Notes" section at the end of the page
+    curves: Curves | None = None
+    verdict_matrix: bool = False  # the leaderboard shows this suite's claimed/holds matrix
+
+    @property
+    def holds_rate(self) -> bool:
+        """True when the summary score is the fraction of verdict rows that hold."""
+        return self.summary_metrics == (HOLDS_RATE,)
+
+    @property
+    def score_name(self) -> str:
+        """The summary score's name in headers."""
+        return self.label or ", ".join(self.summary_metrics)
