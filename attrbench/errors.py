@@ -61,6 +61,10 @@ class DuplicateSubjectError(AttrbenchError):
     """Two subject registrations under one name; the message names both sources."""
 
 
+class CLIError(AttrbenchError):
+    """A command-line mistake (unknown suite, missing file, ...): exit status 2."""
+
+
 class LeaderboardError(AttrbenchError):
     """Results that cannot be merged or ranked together (e.g. another scale or seed)."""
 

@@ -1,8 +1,9 @@
 """attrbench's pytest plugin (registered under the ``pytest11`` entry point).
 
-Options (group ``attrbench``), markers (one per suite), the parametrisation of suite tests
-over methods × subjects, the ``bench`` fixture that runs a check and records its outcome,
-and the controller-side collection that writes the leaderboards.
+Options (group ``attrbench``, built from attrbench.options), markers (one per suite), the
+parametrisation of suite tests over methods × subjects, the ``bench`` fixture that runs a
+check and records its outcome, and the controller-side collection that writes the
+leaderboards.
 
 Records travel on each test report as ``user_properties`` (built-in types only) and are
 read back in ``pytest_runtest_logreport`` — on the controller under pytest-xdist — so only
@@ -12,7 +13,6 @@ in every run where attrbench is installed, so everything heavy is imported insid
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import platform
@@ -22,72 +22,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-SCALE_NAMES = ("quick", "standard", "paper")
+from attrbench.options import add_pytest_options
+
 _STATE = pytest.StashKey["BenchSession"]()
 
 
 # -- options ------------------------------------------------------------------------------
 
 
-def _seed(value: str) -> int:
-    try:
-        seed = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer seed") from None
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {seed}")
-    return seed
-
-
-def _positive(what: str, unit: str):
-    """An option parser of a number > 0 of ``unit`` (``what``: the option in messages)."""
-
-    def parse(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number of {unit}") from None
-        if not number > 0:
-            raise argparse.ArgumentTypeError(f"{what} must be > 0 {unit}, got {value}")
-        return number
-
-    return parse
-
-
-_timeout = _positive("timeout", "seconds")
-_gib = _positive("memory limit", "GiB")
-
-
 def pytest_addoption(parser) -> None:
-    group = parser.getgroup("attrbench", "attrbench: benchmark attribution methods")
-    group.addoption(
-        "--method", action="append", default=[], metavar="NAME|module:attr",
-        help="benchmark only this method (repeatable); default: every registered method",
-    )  # fmt: skip
-    group.addoption(
-        "--subject", action="append", default=[], metavar="PATTERN",
-        help="only subjects whose name matches this glob (repeatable)",
-    )  # fmt: skip
-    group.addoption(
-        "--attrbench-scale", default="standard", choices=SCALE_NAMES,
-        help="scale preset: quick (CI), standard (default, the committed leaderboards), paper",
-    )  # fmt: skip
-    group.addoption("--attrbench-seed", type=_seed, default=0, help="seed of every random draw (default 0)")
-    group.addoption("--attrbench-device", default="cpu", choices=("cpu", "cuda"), help="device for models and inputs")
-    group.addoption(
-        "--attrbench-timeout", type=_timeout, default=None, metavar="SECONDS",
-        help="time limit of one method call (default: none)",
-    )  # fmt: skip
-    group.addoption(
-        "--attrbench-memory", type=_gib, default=None, metavar="GIB",
-        help="memory one method call may allocate, in GiB (default: half the machine's memory; CPU, Linux)",
-    )  # fmt: skip
-    group.addoption(
-        "--attrbench-progress", action="store_true",
-        help="a progress bar (tqdm, on stderr, on a terminal) in place of pytest's per-test letters",
-    )  # fmt: skip
-    group.addoption("--leaderboard-dir", default="leaderboards", help="where leaderboards are written")
-    group.addoption("--no-leaderboard", action="store_true", help="do not write leaderboard files")
+    add_pytest_options(parser)
 
 
 class BenchSession:

@@ -72,6 +72,7 @@ SCALES: dict[str, Scale] = {
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
     ),
 }  # fmt: skip
+SCALE_NAMES = tuple(SCALES)
 
 
 def get_scale(name: str) -> Scale:

@@ -21,9 +21,11 @@ import pytest
 from attrbench import leaderboard as lb
 from attrbench import methods
 from attrbench.checks import SUITES
-from attrbench.cli import compare_records, main, pytest_args, suites_dir
+from attrbench.cli import build_parser, main
+from attrbench.options import RUN_OPTIONS, given, pytest_args, suites_dir
 from attrbench.provenance import method_provenance
 from attrbench.results import Record
+from attrbench.verify import compare_records
 
 PAGES = ["README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md"]
 
@@ -85,7 +87,7 @@ def test_pytest_args_translate_the_options():
     """``--suite`` becomes one ``-m`` expression; the suites run from the installed
     package with an empty configuration; extra arguments go last."""
     args = pytest_args(
-        methods=["saliency", "pkg.mod:fn"], suites=["axioms", "boolean"], subjects=["boolean/*"], scale="quick",
+        method=["saliency", "pkg.mod:fn"], suite=["axioms", "boolean"], subject=["boolean/*"], scale="quick",
         seed=3, device="cpu", timeout=2.5, memory=1.5, no_leaderboard=True, workers="2", extra=["-x"],
     )  # fmt: skip
     assert args[0] == str(suites_dir())
@@ -100,6 +102,33 @@ def test_pytest_args_translate_the_options():
     assert "--no-leaderboard" in args and "--leaderboard-dir" not in args
     assert args[-1] == "-x"
     assert "--leaderboard-dir" in pytest_args(leaderboard_dir="out")
+
+
+def test_each_run_option_reaches_pytest_as_its_pytest_flag(pytestconfig):
+    """One table (attrbench.options.RUN_OPTIONS) makes both sides: each option given to
+    ``attrbench run`` comes out of ``pytest_args`` as its pytest flag with its value, an
+    option not given is not passed on (pytest's default applies), and the plugin's group
+    registers every pytest flag attrbench owns (``-m`` is pytest's, ``-n`` pytest-xdist's)."""
+    argv = [
+        "run", "--method", "saliency", "--suite", "axioms", "--suite", "boolean", "--subject", "analytic/*",
+        "--scale", "quick", "--seed", "3", "--device", "cuda", "--timeout", "2.5", "--memory", "1.5",
+        "--leaderboard-dir", "lb", "-n", "2", "--progress",
+    ]  # fmt: skip
+    args = pytest_args(**given(build_parser().parse_args(argv)))
+    expected = [
+        ["--method", "saliency"], ["-m", "axioms or boolean"], ["--subject", "analytic/*"],
+        ["--attrbench-scale", "quick"], ["--attrbench-seed", "3"], ["--attrbench-device", "cuda"],
+        ["--attrbench-timeout", "2.5"], ["--attrbench-memory", "1.5"], ["--leaderboard-dir", "lb"], ["-n", "2"],
+        ["--attrbench-progress"],
+    ]  # fmt: skip
+    bare = pytest_args(**given(build_parser().parse_args(["run"])))
+    assert args[: len(bare)] == bare and args[len(bare) :] == [a for pair in expected for a in pair]
+    assert not {a for a in bare if a.startswith("--attrbench") or a in ("--method", "--subject", "-n")}
+    for option in RUN_OPTIONS:
+        if option.owned:
+            pytestconfig.getoption(option.pytest_flag)  # ValueError if the plugin did not add it
+    with pytest.raises(TypeError, match="unknown run options"):
+        pytest_args(methods=["saliency"])
 
 
 @pytest.mark.parametrize(

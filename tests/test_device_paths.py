@@ -279,11 +279,12 @@ def test_plugin_hands_the_cuda_device_to_subjects_and_drawn_cases(pytester, monk
 
 
 def test_verify_reruns_on_the_device_its_results_file_names(tmp_path, monkeypatch, capsys):
-    """cli.py ``verify``: the re-run uses ``--device`` or else the device in the file's
-    metadata; a re-run that pytest refuses (no CUDA: exit 4) is reported with pytest's
+    """``attrbench verify`` (verify.py): the re-run uses ``--device`` or else the device in
+    the file's metadata; a re-run that pytest refuses (no CUDA: exit 4) is reported with pytest's
     message and exit 2. The re-run's subprocess is replaced by one answering as the plugin
     does without CUDA (the plugin's answer itself is the test above)."""
     from attrbench import cli
+    from attrbench import verify as verify_module
     from attrbench.leaderboard import write_leaderboard
     from attrbench.results import Record
 
@@ -297,7 +298,7 @@ def test_verify_reruns_on_the_device_its_results_file_names(tmp_path, monkeypatc
         refusal = "ERROR: --attrbench-device cuda: torch sees no CUDA device here; use cpu.\n"
         return subprocess.CompletedProcess(argv, 4, stdout=refusal)
 
-    monkeypatch.setattr(cli.subprocess, "run", fake_run)
+    monkeypatch.setattr(verify_module.subprocess, "run", fake_run)
     monkeypatch.setattr(sys, "path", list(sys.path))
     for extra, device in (([], "cuda"), (["--device", "cpu"], "cpu")):
         argvs.clear()

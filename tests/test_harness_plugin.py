@@ -179,8 +179,8 @@ def snapshot(directory) -> dict[str, bytes]:
 def test_bad_option_is_a_usage_error_with_a_clear_message(project, args, message):
     """A bad attrbench option stops the run before any test with pytest's usage-error exit
     code (4) and a message naming the option and what is wrong. Expected messages: the
-    validating parsers ``_seed``/``_timeout``, the ``choices`` of --attrbench-scale, and the
-    UsageErrors ``BenchSession`` raises (an unknown method suggests close names,
+    validating parsers ``parse_seed``/``positive`` (attrbench.options), the ``choices`` of
+    --attrbench-scale, and the UsageErrors ``BenchSession`` raises (an unknown method suggests close names,
     DESIGN.md "Errors a user can cause ... a message that says what to change")."""
     result = bench_run(project, *args, methods=(), lb=None)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
