@@ -45,13 +45,17 @@ def site(tmp_path_factory) -> Path:
     return root / "site"
 
 
-def attrbench(site: Path, *args: str, cwd=None) -> subprocess.CompletedProcess:
+def run_python(site: Path, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    """``python ARGS`` with the installed plugin on PYTHONPATH (ATTRBENCH_PLUGINS unset)."""
     env = {k: v for k, v in os.environ.items() if k != "ATTRBENCH_PLUGINS"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, "-m", "attrbench.cli", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False,
-    )  # fmt: skip
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False
+    )
+
+
+def attrbench(site: Path, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    return run_python(site, "-m", "attrbench.cli", *args, cwd=cwd)
 
 
 def test_installed_plugin_is_listed_with_its_claims(site):
@@ -92,3 +96,18 @@ def test_overclaiming_example_fails_the_gate(site, tmp_path):
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert "example_overclaiming_gxi claims completeness, violated on analytic/product" in done.stdout
+
+
+def test_example_plugin_tests_run_the_method_tester(site):
+    """The example's own tests (examples/attrbench-example-plugin/tests/) run attrbench's
+    method contract on both methods against the installed package, and pass: every
+    property applying to each method is a test (docs/submitting.md, "Test your method in
+    your own CI")."""
+    source = site.parent / "src"
+    done = run_python(site, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-rA", cwd=source)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for prop in ("call", "dtypes", "determinism", "batch_independence", "derivative"):
+        assert f"PASSED tests/test_methods.py::test_contract[example_gradient_x_input-{prop}]" in done.stdout
+    for prop in ("call", "dtypes", "determinism", "batch_independence"):
+        assert f"PASSED tests/test_methods.py::test_contract[example_integrated_gradients-{prop}]" in done.stdout
+    assert "9 passed" in done.stdout

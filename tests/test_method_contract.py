@@ -1,16 +1,17 @@
-"""Properties every built-in method must have, checked across the whole registry:
-right shape, unchanged input, chunking that does not change results, determinism, and
-(for ``differentiable`` methods) a correct derivative of the attribution map."""
+"""Properties every built-in method must have, checked across the whole registry with the
+contract test plugin authors run on theirs (attrbench.testing.MethodTester): right shape,
+dtype and device, unchanged input, target, baseline and model, determinism (exact here),
+batch independence, the same attributions whatever the global RNG for seeded methods, and
+(for ``differentiable`` methods) a correct derivative of the attribution map; plus chunking
+that does not change results."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from attrbench import methods
-
-pytestmark = pytest.mark.usefixtures("float64")
+from attrbench.testing import MethodTester, default_case
 
 #: Small-sample settings so the whole registry runs in seconds.
 FAST = {
@@ -22,51 +23,45 @@ FAST = {
     "nonmonotone_path": {"n_steps": 8, "integration": "gausslegendre"},
 }
 
-
-def image_model() -> nn.Module:
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Softplus(), nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
-    return net.eval().requires_grad_(False)
-
-
-def inputs():
-    torch.manual_seed(1)
-    return torch.randn(5, 1, 6, 6), torch.tensor([0, 1, 2, 0, 1]), torch.randn(5, 1, 6, 6) * 0.1
-
+#: Methods whose draws are made for the whole batch (noise of the batch's shape), so a row's
+#: attributions depend on the batch by design. Every other built-in, seeded or not, is
+#: batch independent (shapley_sampling and expected_gradients share their draws by rows).
+BATCH_DEPENDENT = {"smoothgrad", "gradient_shap", "random"}
 
 BUILTINS = methods.available()
 
 
-@pytest.mark.parametrize("name", BUILTINS)
-def test_shape_no_mutation_and_determinism(name):
-    """Output shaped like x, finite; x and baseline unchanged; two calls identical."""
-    model = image_model()
-    x, t, xb = inputs()
-    x0, xb0 = x.clone(), xb.clone()
-    method = methods.get(name, **FAST.get(name, {}))
-    a1 = method.attribute(model, x, t, xb)
-    a2 = method.attribute(model, x, t, xb)
-    assert a1.shape == x.shape and torch.isfinite(a1).all()
-    assert torch.equal(x, x0) and torch.equal(xb, xb0)
-    assert torch.equal(a1, a2)
+def contract(name: str) -> MethodTester:
+    """The contract at full strength: repeated calls must agree exactly (``rtol=0``)."""
+    return MethodTester(name, params=FAST.get(name, {}), rtol=0, batch_independent=name not in BATCH_DEPENDENT)
 
 
-@pytest.mark.parametrize("name", [n for n in BUILTINS if "internal_batch_size" in methods.default_registry.entries[n].parameters()])
+@pytest.mark.parametrize(
+    "name, prop", [pytest.param(n, p, id=f"{n}-{p}") for n in BUILTINS for p in contract(n).properties]
+)
+def test_contract(name, prop):
+    """Each property of the contract that applies to the method (attrbench/testing/method_tester.py)."""
+    contract(name).check(prop)
+
+
+def test_every_builtin_gets_the_core_properties():
+    """No built-in escapes the shape, determinism and batch checks by what it declares."""
+    for name in BUILTINS:
+        props = contract(name).properties
+        assert {"call", "dtypes", "determinism"} <= set(props), name
+        assert ("batch_independence" in props) == (name not in BATCH_DEPENDENT), name
+        assert ("derivative" in props) == methods.default_registry.entries[name].differentiable, name
+        assert ("seed" in props) == ("seed" in methods.default_registry.entries[name].parameters()), name
+
+
+CHUNKED = [n for n in BUILTINS if "internal_batch_size" in methods.default_registry.entries[n].parameters()]
+
+
+@pytest.mark.parametrize("name", CHUNKED)
 def test_chunking_does_not_change_results(name):
     """internal_batch_size only splits the work: tiny chunks give the same numbers."""
-    model = image_model()
-    x, t, xb = inputs()
-    whole = methods.get(name, **FAST.get(name, {}), internal_batch_size=None).attribute(model, x, t, xb)
-    tiny = methods.get(name, **FAST.get(name, {}), internal_batch_size=3).attribute(model, x, t, xb)
+    case = default_case(torch.float64)
+    args = (case.model, case.x, case.target, case.baseline)
+    whole = methods.get(name, **FAST.get(name, {}), internal_batch_size=None).attribute(*args)
+    tiny = methods.get(name, **FAST.get(name, {}), internal_batch_size=3).attribute(*args)
     torch.testing.assert_close(tiny, whole, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("name", [n for n in BUILTINS if methods.default_registry.entries[n].differentiable])
-def test_differentiable_methods_have_correct_input_derivatives(name):
-    """For methods that declare ``differentiable``, autograd's Jacobian of x ↦ A(x) agrees
-    with central finite differences (torch.autograd.gradcheck) on a smooth model."""
-    model = image_model()
-    x, t, xb = inputs()
-    x = x[:2].clone().requires_grad_(True)
-    method = methods.get(name, **FAST.get(name, {}))
-    assert torch.autograd.gradcheck(lambda v: method.attribute(model, v, t[:2], xb[:2]), (x,), atol=1e-6)
