@@ -153,7 +153,7 @@ def _check_methods(names) -> None:
 
 
 def _check_subjects(patterns) -> None:
-    from attrbench.pytest_plugin import matches_generated
+    from attrbench.checks.generated import matches_generated
     from attrbench.subjects.registry import default_registry
 
     with warnings.catch_warnings():

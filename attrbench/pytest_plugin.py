@@ -39,6 +39,7 @@ class BenchSession:
 
     def __init__(self, config) -> None:
         from attrbench import methods, subjects
+        from attrbench.checks.generated import matches_generated
         from attrbench.errors import AttrbenchError
         from attrbench.guard import default_memory_limit
         from attrbench.scales import get_scale
@@ -99,6 +100,7 @@ class BenchSession:
         subjects carrying every tag a method ``requires``. The pseudo-subject ``generated``
         (hypothesis-drawn cases, attrbench.checks.generated) comes last where both the
         test's patterns and --subject match it, for methods that require no tag."""
+        from attrbench.checks.generated import GENERATED, matches_generated
         from attrbench.methods import default_registry as method_registry
 
         allowed = set(self.subjects.available(self.subject_patterns))
@@ -112,17 +114,6 @@ class BenchSession:
         if matches_generated(patterns) and matches_generated(self.subject_patterns):
             found += [(m, GENERATED) for m in self.methods if not method_registry.entry(m).requires]
         return found
-
-
-#: The pseudo-subject of hypothesis-drawn cases (attrbench.checks.generated).
-GENERATED = "generated"
-
-
-def matches_generated(patterns) -> bool:
-    """True when a glob in ``patterns`` matches the pseudo-subject ``generated``."""
-    from fnmatch import fnmatchcase
-
-    return any(fnmatchcase(GENERATED, p) for p in patterns)
 
 
 def pytest_configure(config) -> None:
@@ -243,6 +234,7 @@ class Bench:
     def __init__(self, session: BenchSession, request, method_name: str, subject_name: str, generator) -> None:
         from attrbench import methods
         from attrbench.checks.context import CheckContext
+        from attrbench.checks.generated import GENERATED
         from attrbench.guard import Guard
 
         self.session, self.request = session, request

@@ -134,7 +134,7 @@ def verify(
     from attrbench.leaderboard import read_results
     from attrbench.methods.registry import default_registry, load_spec
     from attrbench.checks import SUITES
-    from attrbench.pytest_plugin import GENERATED
+    from attrbench.checks.generated import GENERATED
     from attrbench.subjects.registry import default_registry as subject_registry
 
     metadata, records = read_results(path)  # CorruptResultsError (an AttrbenchError) names file and line

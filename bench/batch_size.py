@@ -1,5 +1,5 @@
 """Per-example cost of the bundled models' passes by chunk size: what the default
-``internal_batch_size`` / ``batch_size`` (``attrbench.methods.output.DEFAULT_BATCH_SIZE``)
+``internal_batch_size`` / ``batch_size`` (``attrbench.functional.DEFAULT_BATCH_SIZE``)
 is chosen from.
 
     python bench/batch_size.py [--reps 5] [--out bench/results/batch_size.md]
@@ -21,7 +21,7 @@ from tabulate import tabulate
 import harness
 from check_efficiency import chunked_passes
 from attrbench import subjects
-from attrbench.methods.output import DEFAULT_BATCH_SIZE
+from attrbench.functional import DEFAULT_BATCH_SIZE
 
 MODELS = ["digits/cnn_relu", "digits/cnn_tanh", "digits/mlp_tanh", "digits/mlp3x256_relu", "tabular/breast_cancer_mlp"]
 SIZES = [64, 256, 512, 1024, 2048, 4096]

@@ -22,7 +22,8 @@ import torch
 from tabulate import tabulate
 
 import harness
-from attrbench import attacks, methods, subjects
+from attrbench import methods, subjects
+from attrbench.attacks import interpretation
 
 SAMPLES, LONG, EPSILON = 32, 11, 0.1
 METHODS = ("gradient", "input_x_gradient", "deeplift_rescale", "integrated_gradients")
@@ -39,7 +40,7 @@ def double_backward(model, x, t):
 
 
 def attack(method, subject, x, t, steps):
-    return lambda: attacks.run_interpretation_attack(
+    return lambda: interpretation.run_interpretation_attack(
         method, subject.model, x, t, kind="topk", epsilon=EPSILON, steps=steps, baseline=subject.baseline,
         generator=torch.Generator().manual_seed(0), domain=subject.domain,
     )  # fmt: skip
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     for name in ("digits/cnn_tanh", "digits/cnn_relu"):
         subject = subjects.get(name)
         x, t = subject.inputs[:SAMPLES], subject.targets[:SAMPLES]
-        surrogate, replaced = attacks.smooth_surrogate(subject.model)
+        surrogate, replaced = interpretation.smooth_surrogate(subject.model)
         for method_name in METHODS:
             method = methods.get(method_name)
             med = harness.interleaved_medians(

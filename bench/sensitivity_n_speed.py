@@ -36,7 +36,7 @@ from tabulate import tabulate
 import harness
 from attrbench import methods, subjects
 from attrbench.checks import sensitivity_n as sn
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, evaluate
+from attrbench.functional import DEFAULT_BATCH_SIZE, evaluate
 
 SAMPLES, SUBSETS, GRID = 8, 100, 12
 CHUNKS = (256, 1024, 4096)

@@ -1,6 +1,6 @@
 """Boolean recovery suite (001 §2.1, §3, §4.1): exact ReLU circuits of Boolean functions,
 whose influences and influence decomposition are known by enumeration. The maths is in
-``attrbench.checks.boolean``."""
+``attrbench.checks.boolean`` and, for the digits experiments, ``attrbench.experiments.influence``."""
 
 import numpy as np
 import pytest
@@ -62,7 +62,7 @@ def test_window_attacks_on_digits(attrbench_scale, attrbench_generator, network_
     """001 §4.4 / supplement §3 on the digits CNN: the fraction of k×k windows whose attack
     changes the class, per attack, norm, ε and k (the full grid at standard and paper, one
     small case at quick). Larger windows and radii must not do worse on average."""
-    from attrbench.checks import influence_experiments as ie
+    from attrbench.experiments import influence as ie
 
     network_only("digits/cnn_relu")
     cnn = subjects.get("digits/cnn_relu")
@@ -73,11 +73,8 @@ def test_window_attacks_on_digits(attrbench_scale, attrbench_generator, network_
         rates = ie.window_attack_rates(cnn.model, x, window_sizes=(8, 2), attacks=("fgsm",), norms=("l2",),
                                        epsilons={"l2": (0.5, 2.0)}, domain=cnn.domain)  # fmt: skip
     assert rates["misclassified"].between(0, 1).all()
-    by_window = rates.groupby("window")["misclassified"].mean()
-    assert by_window.iloc[-1] >= by_window.iloc[0]
-    for norm, part in rates.groupby("norm"):
-        by_eps = part.groupby("epsilon")["misclassified"].mean()
-        assert by_eps.iloc[-1] >= by_eps.iloc[0], norm
+    for trend, (smallest, largest) in ie.rate_ends(rates).items():
+        assert largest >= smallest, trend
 
 
 def test_neuron_importance_on_digits_mlp(attrbench_scale, attrbench_generator, network_only):
@@ -87,7 +84,7 @@ def test_neuron_importance_on_digits_mlp(attrbench_scale, attrbench_generator, n
     equals the whole network's accuracy on the same samples (the layer split changes
     nothing), and attacking a subset holding the whole important (unimportant) set gives
     Table 1's Adv-Inc (Adv-Exc) accuracy at the same ε."""
-    from attrbench.checks import influence_experiments as ie
+    from attrbench.experiments import influence as ie
 
     network_only("digits/mlp3x256_relu")
     mlp = subjects.get("digits/mlp3x256_relu")
@@ -99,12 +96,11 @@ def test_neuron_importance_on_digits_mlp(attrbench_scale, attrbench_generator, n
         subset_sizes=(20, 60, 100, 140, 180) if full else (20,), subsets=attrbench_scale.influence_subsets,
         generator=attrbench_generator,
     )  # fmt: skip
-    accuracy = 100.0 * float((mlp.model(x).argmax(1) == y).double().mean())
-    assert (table1.loc["clean"] == accuracy).all()
+    assert (table1.loc["clean"] == ie.accuracy(mlp.model, x, y)).all()
     assert list(table1.columns) == ["Layer 1", "Layer 2", "Layer 3"] and len(table2) == 3
     assert ((table1 >= 0) & (table1 <= 100)).all().all()
     eps = 1.0 if full else 0.5
-    whole = curves[curves["fraction"] == 1.0].set_index(["layer", "set"])["accuracy"]
+    whole = ie.whole_set_accuracy(curves)
     for layer in table1.columns:
         for name in ("Adv-Inc", "Adv-Exc"):
             assert whole[layer, name] == pytest.approx(table1.loc[f"{name} (ε = {eps:g})", layer])

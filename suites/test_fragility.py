@@ -1,6 +1,6 @@
 """Fragility suite (004): how far do explanations move under perturbations that keep the
 predicted label? Random sign noise and the top-k and mass-center attacks of Algorithm 1;
-the maths is in ``attrbench.checks.fragility`` and ``attrbench.attacks``."""
+the maths is in ``attrbench.checks.fragility`` and ``attrbench.attacks.interpretation``."""
 
 import pytest
 

@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from attrbench import attacks, methods
+from attrbench import methods
+from attrbench.attacks import prediction
 from attrbench.checks import boolean as bo
-from attrbench.checks import boolean_report
 from attrbench.checks.context import CheckContext
 from attrbench.errors import InputShapeError, InvalidOptionError
+from attrbench.experiments import boolean_report
 from attrbench.scales import get_scale
 from attrbench.subjects.boolean import FUNCTIONS, STANDARD_N, circuit
 
@@ -115,15 +116,15 @@ def test_relaxed_attacks_bound_the_perturbation_and_respect_the_subset():
         model.bias.fill_(0.0)
     x = torch.full((3, 4), 0.55)  # s = 0.55 > 1/2: class 1
     mask = torch.tensor([[True, True, False, False]] * 3)
-    for attack in attacks.PREDICTION_ATTACKS:
+    for attack in prediction.PREDICTION_ATTACKS:
         for norm, eps in (("linf", 0.3), ("l2", 0.5)):
-            adv = attacks.prediction_attack(model, x, attack=attack, norm=norm, epsilon=eps, mask=mask,
+            adv = prediction.prediction_attack(model, x, attack=attack, norm=norm, epsilon=eps, mask=mask,
                                             domain=(0.0, 1.0), generator=torch.Generator().manual_seed(0))
             delta = adv - x
             assert (delta[:, 2:] == 0).all()
             size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
             assert (size <= eps + 1e-6).all()
-            assert (attacks.predicted_classes(model, adv) == 0).all(), (attack, norm)
+            assert (prediction.predicted_classes(model, adv) == 0).all(), (attack, norm)
 
 
 def test_network_decomposition_with_relaxed_attack_is_a_distribution_of_influence():
@@ -193,7 +194,7 @@ def test_identifiability_of_an_input_independent_map_is_zero_and_ig_collapses_at
 
 def test_docs_page_matches_the_code():
     """docs/boolean.md holds what boolean_report computes now (regenerate with `python -m
-    attrbench.checks.boolean_report docs/boolean.md`); the n = 8 rows of the network table
+    attrbench.experiments.boolean_report docs/boolean.md`); the n = 8 rows of the network table
     are left to the command (9 s of attacks)."""
     page = (Path(__file__).parents[1] / "docs" / "boolean.md").read_text(encoding="utf-8")
     for part in (boolean_report.section_4_1(), boolean_report.standard_circuits(), boolean_report.ig_at_0111()):
@@ -241,7 +242,7 @@ def test_decomposition_recovery_is_one_for_exact_subset_influence():
     a method without subset attributions is refused with a message."""
 
     def exact(model, x, masks):
-        table = attacks.predicted_classes(model, x).numpy()
+        table = prediction.predicted_classes(model, x).numpy()
         codes = (masks.numpy() << np.arange(masks.shape[1])).sum(1)
         return torch.from_numpy(bo.subcube_nonconstant(table, masks.shape[1])[codes].mean(1))
 

@@ -180,11 +180,10 @@ def test_generated_moves_every_drawn_case_to_the_device():
     from attrbench.checks.generated import generated
     from attrbench.results import Outcome
     from attrbench.scales import get_scale
-    from attrbench.testing import strategies as abst
 
     seen = []
 
-    @check(suite="axioms", check="probe", metric="probe", direction="lower", cases=abst.linear_combinations)
+    @check(suite="axioms", check="probe", metric="probe", direction="lower", cases="linear_combinations")
     def probe(method, subject, ctx):
         seen.append((subject, ctx.generator.device))
         return Outcome(value=0.0, holds=True, details={})
@@ -193,7 +192,7 @@ def test_generated_moves_every_drawn_case_to_the_device():
     for device in ("meta", "cpu"):
         seen.clear()
         ctx = CheckContext(scale=get_scale("quick"), generator=torch.Generator().manual_seed(0))
-        outcome = generated(probe, abst.linear_combinations, device=device)(method, None, ctx)
+        outcome = generated(probe, "linear_combinations", device=device)(method, None, ctx)
         assert outcome.holds is True and len(seen) == outcome.details["cases"] > 0
         for subject, generator_device in seen:
             tensors = [subject.inputs, subject.targets, subject.baseline, *subject.model.parameters(),
@@ -226,10 +225,9 @@ import pytest
 
 from attrbench.checks.context import check
 from attrbench.results import Outcome
-from attrbench.testing import strategies as abst
 
 
-@check(suite="axioms", check="probe", metric="probe", direction="lower", cases=abst.network_cases)
+@check(suite="axioms", check="probe", metric="probe", direction="lower", cases="network_cases")
 def probe(method, subject, ctx):
     return Outcome(value=0.0, holds=True, details={})
 
@@ -349,9 +347,9 @@ def test_every_builtin_method_is_run_on_meta_or_says_why_not():
 def no_target_range_check(monkeypatch):
     """``target_output`` checks the targets' range with ``bool(...)``, which needs values;
     the meta tests skip that check (tests/test_errors.py covers it)."""
-    from attrbench.methods import output
+    from attrbench import functional
 
-    monkeypatch.setattr(output, "check_target_range", lambda target, n_classes: None)
+    monkeypatch.setattr(functional, "check_target_range", lambda target, n_classes: None)
 
 
 def _image_model() -> nn.Module:
@@ -381,17 +379,18 @@ def _helper_calls():
     """(id, call) pairs: the device-sensitive helpers of the checks and attacks, each given
     its model and inputs on meta and anything the caller may pass on the CPU (a mask, a
     generator, feature indices) on the CPU."""
-    from attrbench import attacks
-    from attrbench.checks import axioms, influence_experiments, sensitivity_n
+    from attrbench.attacks import importance, prediction
+    from attrbench.checks import axioms, sensitivity_n
+    from attrbench.experiments import influence as influence_experiments
 
     s = subjects.get("analytic/smooth").to(META)
     model, x, t = s.model, s.inputs[:4], s.targets[:4]
     gen = torch.Generator().manual_seed(0)
-    pointwise = types.SimpleNamespace(kind="gradient")
+    pointwise = types.SimpleNamespace(distributional=False)
     return [
-        ("prediction_attack-cpu-mask", lambda: attacks.prediction_attack(
+        ("prediction_attack-cpu-mask", lambda: prediction.prediction_attack(
             model, x, attack="pgd", norm="linf", epsilon=0.1, mask=torch.ones(4, dtype=torch.bool), generator=gen)),
-        ("changes_class-cpu-masks", lambda: attacks.changes_class(
+        ("changes_class-cpu-masks", lambda: prediction.changes_class(
             model, x, torch.ones(3, 4, dtype=torch.bool), attack="bim", norm="l2", epsilon=0.1)),
         ("subset_sums_and_drops", lambda: sensitivity_n.subset_sums_and_drops(
             model, x, t, x, [1, 2], n_subsets=3, baseline=0.0, generator=gen)),
@@ -403,7 +402,7 @@ def _helper_calls():
         ("second_function", lambda: tuple(axioms.second_function(x, 2, gen).parameters())),
         ("random_subset_masks", lambda: influence_experiments.random_subset_masks(
             torch.ones(2, 5, dtype=torch.bool, device=META), 0.5, 3, gen)),
-        ("feature_positions", lambda: attacks.feature_positions(x, (2, 2))),
+        ("feature_positions", lambda: importance.feature_positions(x, (2, 2))),
     ]  # fmt: skip
 
 

@@ -253,7 +253,7 @@ def test_target_out_of_range(name, target, bad):
 
 
 def test_influence_decomposition_checks_scores():
-    """influence.py attacks the predicted class via attacks.class_scores, which applies
+    """influence.py attacks the predicted class via attacks.prediction.class_scores, which applies
     the same (N, C) check as output.target_output."""
     model, x, t, baseline = linear()
     with raises(InputShapeError, "(N, C) class scores"):

@@ -9,7 +9,8 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from attrbench import attacks, methods, subjects
+from attrbench import methods, subjects
+from attrbench.attacks import importance, interpretation
 from attrbench.checks import fragility as fr
 from attrbench.checks.context import CheckContext
 from attrbench.errors import InvalidOptionError
@@ -24,7 +25,7 @@ def attack(method, subject, kind, eps, m=8, steps=6, seed=0, **kw):
     s = subjects.get(subject) if isinstance(subject, str) else subject
     x, t = s.inputs[:m], s.targets[:m]
     lo, hi = s.domain
-    return s, x, attacks.run_interpretation_attack(
+    return s, x, interpretation.run_interpretation_attack(
         methods.get(method), s.model, x, t, kind=kind, epsilon=[e * (hi - lo) for e in eps], steps=steps,
         baseline=s.baseline, generator=gen(seed), domain=s.domain, image_shape=s.truth.get("image_shape"), **kw,
     )  # fmt: skip
@@ -33,7 +34,7 @@ def attack(method, subject, kind, eps, m=8, steps=6, seed=0, **kw):
 # -- invariants --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", attacks.KINDS)
+@pytest.mark.parametrize("kind", interpretation.KINDS)
 @pytest.mark.parametrize(
     "method,subject",
     [("saliency", "digits/cnn_relu"), ("integrated_gradients", "digits/mlp_tanh"),
@@ -67,7 +68,7 @@ def test_single_radius_returns_the_batch_shape_and_x_t_when_nothing_keeps_the_la
     = 0.1 moves each of the 4 features by 0.1, an L1 distance of 0.4 ≫ 10⁻³, so every draw
     flips the label: the attack keeps x_t and reports that it did not move."""
     x = torch.full((3, 4), 0.5)
-    result = attacks.run_interpretation_attack(
+    result = interpretation.run_interpretation_attack(
         methods.get("gradient"), Peak(), x, 0, kind="random", epsilon=0.1, steps=5, generator=gen(3)
     )
     assert result.x_adv.shape == x.shape and torch.equal(result.x_adv, x)
@@ -77,7 +78,7 @@ def test_single_radius_returns_the_batch_shape_and_x_t_when_nothing_keeps_the_la
 # -- App. F: linear models ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", attacks.KINDS)
+@pytest.mark.parametrize("kind", interpretation.KINDS)
 @pytest.mark.parametrize("method", ["gradient", "saliency"])
 def test_linear_model_gradient_maps_cannot_be_moved(kind, method):
     """004 App. F: for S = wᵀx + b, ∇ₓS = w whatever x is, so R(x_adv) = R(x_t): top-k
@@ -107,13 +108,13 @@ def test_linear_model_gradient_x_input_moves_only_through_x():
     # ε-perturbation changes |wᵢxᵢ| + |wⱼxⱼ| by at most ε(|wᵢ| + |wⱼ|) ≤ 0.055
     x = (torch.linspace(0.1, 0.6, 6) / w.abs() * torch.sign(w))[None] * (1 + 0.01 * torch.arange(4.0))[:, None]
     t = model(x).argmax(1)
-    for kind in attacks.KINDS:
-        result = attacks.run_interpretation_attack(
+    for kind in interpretation.KINDS:
+        result = interpretation.run_interpretation_attack(
             methods.get("input_x_gradient"), model, x, t, kind=kind, epsilon=eps, steps=10, k=2,
             generator=gen(1), domain=(-6.0, 6.0),
         )  # fmt: skip
         assert result.moved.all(), kind
-        expected = attacks.importance(w * result.x_adv)
+        expected = importance.importance(w * result.x_adv)
         assert torch.allclose(result.r_adv, expected, atol=1e-6)  # (1)
         assert np.allclose(fr.spearman(result.r_start, result.r_adv).numpy(), 1.0)  # (2)
         assert (fr.topk_intersection(result.r_start, result.r_adv, 2) == 1).all()
@@ -132,10 +133,10 @@ def test_targeted_attacks_move_explanations_at_least_as_much_as_random_noise(met
     at least as much as random sign noise of the same ε, and the mass-center attack moves
     the centre of mass at least as far."""
     eps, k = (0.05,), 6
-    results = {kind: attack(method, subject, kind, eps, m=16, steps=10)[2] for kind in attacks.KINDS}
+    results = {kind: attack(method, subject, kind, eps, m=16, steps=10)[2] for kind in interpretation.KINDS}
     topk = {kind: fr.topk_intersection(r.r_start, r.r_adv, k).mean() for kind, r in results.items()}
     s = subjects.get(subject)
-    pos = attacks.feature_positions(s.inputs[:1], s.truth.get("image_shape"))
+    pos = importance.feature_positions(s.inputs[:1], s.truth.get("image_shape"))
     shift = {kind: fr.center_shift(r.r_start, r.r_adv, pos).mean() for kind, r in results.items()}
     assert topk["topk"] <= topk["random"], topk
     assert shift["mass_center"] >= shift["random"], shift
@@ -148,11 +149,11 @@ def test_relu_network_attack_goes_through_the_softplus_surrogate_and_makes_progr
     s = subjects.get("digits/cnn_relu")
     x, t = s.inputs[:8], s.targets[:8]
     point = x.clone().requires_grad_(True)
-    r = attacks.importance(methods.get("saliency").attribute(s.model, point, t, None))
+    r = importance.importance(methods.get("saliency").attribute(s.model, point, t, None))
     top = fr.topk_mask(r.detach(), 6)
     (grad,) = torch.autograd.grad((r * top).sum(), point)
     assert torch.count_nonzero(grad) == 0
-    surrogate, replaced = attacks.smooth_surrogate(s.model)
+    surrogate, replaced = interpretation.smooth_surrogate(s.model)
     assert replaced == 3 and not any(isinstance(m, nn.ReLU) for m in surrogate.modules())
     assert any(isinstance(m, nn.ReLU) for m in s.model.modules())  # the real one is untouched
     _, _, result = attack("saliency", s, "topk", (0.05,), m=8, steps=10)
@@ -190,21 +191,21 @@ def test_topk_intersection_and_center_of_mass_by_hand():
     r1 = torch.tensor([[0.4, 0.3, 0.2, 0.1]])
     r2 = torch.tensor([[0.1, 0.4, 0.1, 0.4]])
     assert fr.topk_intersection(r1, r2, 2).item() == 0.5
-    pos = attacks.feature_positions(torch.zeros(1, 1, 2, 2))
+    pos = importance.feature_positions(torch.zeros(1, 1, 2, 2))
     assert pos.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
-    c = attacks.center_of_mass(torch.tensor([[0.5, 0.0, 0.0, 0.5]]), pos)
+    c = importance.center_of_mass(torch.tensor([[0.5, 0.0, 0.0, 0.5]]), pos)
     assert c.tolist() == [[0.5, 0.5]]
     shift = fr.center_shift(torch.tensor([[0.5, 0.0, 0.0, 0.5]]), torch.tensor([[0.0, 1.0, 0.0, 0.0]]), pos)
     assert shift.item() == pytest.approx(math.sqrt(0.5))
-    assert attacks.feature_positions(torch.zeros(1, 64), (8, 8))[9].tolist() == [1, 1]
-    assert attacks.feature_positions(torch.zeros(1, 5)).reshape(-1).tolist() == [0, 1, 2, 3, 4]
+    assert importance.feature_positions(torch.zeros(1, 64), (8, 8))[9].tolist() == [1, 1]
+    assert importance.feature_positions(torch.zeros(1, 5)).reshape(-1).tolist() == [0, 1, 2, 3, 4]
 
 
 def test_importance_is_normalised_and_sums_channels():
     """004 §2.1: R = |A| / Σ|A|, a pixel's |A| summed over its channels."""
     a = torch.tensor([[[[1.0, -1.0]], [[-2.0, 0.0]]]])  # (1, 2 channels, 1, 2)
-    assert attacks.importance(a).tolist() == [[0.75, 0.25]]
-    assert attacks.importance(torch.zeros(2, 3)).abs().sum() == 0
+    assert importance.importance(a).tolist() == [[0.75, 0.25]]
+    assert importance.importance(torch.zeros(2, 3)).abs().sum() == 0
 
 
 def test_bad_arguments_say_what_to_change():
@@ -212,13 +213,13 @@ def test_bad_arguments_say_what_to_change():
     x = torch.rand(2, 4)
     method = methods.get("gradient")
     with pytest.raises(InvalidOptionError, match="unknown attack kind"):
-        attacks.interpretation_attack(method, model, x, 0, kind="pgd", epsilon=0.1, steps=2)
+        interpretation.interpretation_attack(method, model, x, 0, kind="pgd", epsilon=0.1, steps=2)
     with pytest.raises(InvalidOptionError, match="k=9"):
-        attacks.interpretation_attack(method, model, x, 0, kind="topk", epsilon=0.1, steps=2, k=9)
+        interpretation.interpretation_attack(method, model, x, 0, kind="topk", epsilon=0.1, steps=2, k=9)
     with pytest.raises(InvalidOptionError, match="at least one step"):
-        attacks.interpretation_attack(method, model, x, 0, kind="topk", epsilon=0.1, steps=0)
+        interpretation.interpretation_attack(method, model, x, 0, kind="topk", epsilon=0.1, steps=0)
     with pytest.raises(InvalidOptionError, match="epsilon must be >= 0"):
-        attacks.interpretation_attack(method, model, x, 0, kind="topk", epsilon=-0.1, steps=1)
+        interpretation.interpretation_attack(method, model, x, 0, kind="topk", epsilon=-0.1, steps=1)
 
 
 # -- the suite's check ---------------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_check_reports_na_for_targeted_attacks_on_non_differentiable_methods():
     ctx = CheckContext(scale=get_scale("quick"), generator=gen())
     out = fr.fragility(methods.get("occlusion"), subjects.get("digits/mlp_relu"), ctx)
     d = out.details
-    na = [i for i, a in enumerate(d["attack"]) if a in attacks.TARGETED]
+    na = [i for i, a in enumerate(d["attack"]) if a in interpretation.TARGETED]
     assert na and all(d["status"][i] == fr.NOT_DIFFERENTIABLE for i in na)
     assert all(math.isnan(d["topk_intersection"][i]) for i in na)
     last_random = [i for i, a in enumerate(d["attack"]) if a == "random"][-1]
@@ -243,7 +244,7 @@ def test_check_summary_is_the_strongest_attack_at_the_largest_epsilon():
     scale = get_scale("quick")
     out = fr.fragility(methods.get("saliency"), subjects.get("digits/cnn_tanh"), CheckContext(scale, gen()))
     d = out.details
-    assert len(d["attack"]) == len(attacks.KINDS) * len(scale.fragility_epsilons)
+    assert len(d["attack"]) == len(interpretation.KINDS) * len(scale.fragility_epsilons)
     last = [i for i, f in enumerate(d["epsilon_fraction"]) if f == scale.fragility_epsilons[-1]]
     assert out.value == min(d["topk_intersection"][i] for i in last)
     assert all(math.isfinite(d[m][i]) for m in ("topk_intersection", "spearman", "center_shift") for i in last)

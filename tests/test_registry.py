@@ -26,6 +26,7 @@ import attrbench.methods.builtins  # noqa: F401  (built-ins in the ledger before
 from attrbench.errors import (
     AttrbenchError,
     DuplicateMethodError,
+    InputShapeError,
     MethodParameterError,
     PluginError,
     UnknownAxiomError,
@@ -897,6 +898,29 @@ def test_builtins_present_with_references_and_known_claims():
         assert method.name == name and method.label == name
     assert registry.entries["random"].claims == ()
     assert registry.entries["random"].differentiable is False
+
+
+def test_distributional_is_a_flag_not_a_kind():
+    """``distributional`` (not ``kind``, a display group) says the baseline is a reference
+    set X′ ~ D shared by every sample (002 §5): the two built-ins that take one set it, a
+    registration carries it to the Method, and argument validation reads it — five
+    reference rows for two inputs are accepted with the flag and refused (they are not one
+    baseline per sample) by a method merely of kind "distributional"."""
+    registry = quiet_discover(Registry(plugins="none"))
+    assert {n for n in registry.available() if registry.entries[n].distributional} == {
+        "expected_gradients", "gradient_shap"
+    }
+
+    def identity(model, x, target, baseline):
+        return x
+
+    registry.register("reference_set", identity, distributional=True, reference="r")
+    registry.register("pointwise", identity, kind="distributional", reference="r")
+    x, rows = torch.ones(2, 3), torch.zeros(5, 3)
+    assert registry.get("reference_set").distributional and not registry.get("pointwise").distributional
+    torch.testing.assert_close(registry.get("reference_set").attribute(None, x, 0, rows), x)
+    with pytest.raises(InputShapeError, match="does not broadcast"):
+        registry.get("pointwise").attribute(None, x, 0, rows)
 
 
 def test_every_builtin_runs_on_a_tiny_model():

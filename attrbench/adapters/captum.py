@@ -21,7 +21,7 @@ import re
 from typing import Any, Iterable, Mapping
 
 from attrbench.errors import PluginError
-from attrbench.methods.output import as_targets, expand_baseline
+from attrbench.functional import as_targets, expand_baseline
 from attrbench.methods.registry import Claim, Method, MethodEntry, as_claims
 
 __all__ = ["wrap"]
@@ -79,6 +79,7 @@ def wrap(
     name: str | None = None,
     needs_baseline: bool | None = None,
     differentiable: bool = False,
+    distributional: bool = False,
     kind: str = "captum",
     reference: str | None = None,
     init_kwargs: Mapping[str, Any] | None = None,
@@ -92,7 +93,8 @@ def wrap(
     then, and only when a baseline is given: Captum's own default is the zero input, as
     attrbench's). ``claims`` are axiom names or :class:`Claim` objects, validated here.
     ``differentiable`` stays False unless you know the class differentiates with
-    ``create_graph``; a non-differentiable result is detached.
+    ``create_graph``; a non-differentiable result is detached. ``distributional``: the
+    baseline is a reference set X′ ~ D shared by every sample (e.g. GradientShap's baselines).
     """
     try:
         import captum.attr as captum_attr
@@ -140,6 +142,7 @@ def wrap(
         claims=checked_claims,
         needs_baseline=bool(needs_baseline),
         differentiable=bool(differentiable),
+        distributional=bool(distributional),
         kind=kind,
         reference=reference if reference is not None else f"Captum {path} (captum.ai/api)",
         source=f"captum adapter {path}",

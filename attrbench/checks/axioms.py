@@ -4,11 +4,11 @@ Each check takes ``(method, subject, ctx)`` and returns an Outcome whose ``value
 worst residual over the samples (↓ unless said otherwise) and whose ``holds`` is the
 verdict; ``details`` name the tolerance, the number of samples tried and, for the worst
 sample, both sides of the equation. The same function runs on an analytic subject and on
-each hypothesis-drawn case (``case.to_subject()``; ``CheckInfo.cases`` names the
-strategy and :mod:`attrbench.checks.generated` runs it).
+each hypothesis-drawn case (``case.to_subject()``; ``CheckInfo.cases`` names a case
+strategy of :mod:`attrbench.checks.cases` and :mod:`attrbench.checks.generated` runs it).
 
 Conventions. F(x) = model(x)[n, target_n]. A pointwise method gets one baseline per
-sample (``expand_baseline``). A ``kind="distributional"`` method gets the baseline rows as
+sample (``expand_baseline``). A ``distributional`` method gets the baseline rows as
 its reference set X′ ~ D (``reference_set``), and the distributional form of each axiom
 (002 §5) is checked: F(x′) becomes E F(X′).
 
@@ -33,11 +33,10 @@ import torch
 from torch import Tensor, nn
 
 from attrbench.checks.context import CheckContext, check
-from attrbench.methods.distributional import reference_set
-from attrbench.methods.output import as_targets, evaluate, expand_baseline, target_output
+from attrbench.functional import as_targets, evaluate, expand_baseline, reference_set, target_output
 from attrbench.results import Outcome
+from attrbench.subjects.networks import AffineInput, WeightedSum, build_network
 from attrbench.suite import HOLDS_RATE, Suite
-from attrbench.testing import strategies as abst
 
 ATOL = 1e-4
 RTOL_EQUAL = 1e-4
@@ -50,19 +49,15 @@ VARIATION_POINTS = 257
 # ------------------------------------------------------------------------------ helpers
 
 
-def _distributional(method) -> bool:
-    return method.kind == "distributional"
-
-
 def _baselines(method, b, x: Tensor) -> Tensor:
     """What the method's baseline rows are: one per sample, or the reference set."""
-    return reference_set(b, x) if _distributional(method) else expand_baseline(b, x)
+    return reference_set(b, x) if method.distributional else expand_baseline(b, x)
 
 
 def _f_baseline(method, model, rows: Tensor, x: Tensor, t: Tensor) -> Tensor:
     """F(x′_n) per sample, or E F(X′) over the reference rows for each sample's target."""
     with torch.no_grad():
-        if _distributional(method):
+        if method.distributional:
             return model(rows)[:, t].mean(0)
         return target_output(model, rows, t)
 
@@ -129,7 +124,7 @@ def _equal_outcome(lhs: Tensor, rhs: Tensor, scale: Tensor, details: dict, names
 
 @check(
     suite="axioms", check="completeness", metric="completeness_residual", direction="lower",
-    axiom="completeness", cases=abst.network_cases,
+    axiom="completeness", cases="network_cases",
 )  # fmt: skip
 def completeness(method, subject, ctx: CheckContext) -> Outcome:
     """Σᵢ Aᵢ = F(x) − F(x′) (002 axiom 3); distributional: Σᵢ Eᵢ = F(x) − E F(X′) (002 §5,
@@ -141,7 +136,7 @@ def completeness(method, subject, ctx: CheckContext) -> Outcome:
     rows = _baselines(method, b, x)
     fx = _f(subject.model, x, targets)
     f_ref = _f_baseline(method, subject.model, rows, x, targets)
-    if _distributional(method):
+    if method.distributional:
         m = len(rows)
         starts = rows.unsqueeze(1).expand(m, *x.shape).reshape(-1, *x.shape[1:])
         ends = x.unsqueeze(0).expand(m, *x.shape).reshape(-1, *x.shape[1:])
@@ -155,7 +150,7 @@ def completeness(method, subject, ctx: CheckContext) -> Outcome:
     shown = {
         "x": x,
         "sum of attributions": total,
-        "F(x) - E F(X')" if _distributional(method) else "F(x) - F(x')": delta,
+        "F(x) - E F(X')" if method.distributional else "F(x) - F(x')": delta,
         "variation of F on x' -> x": variation,
     }
     rule = f"{RTOL_COMPLETENESS}*V + {ATOL}*max(|F(x)|, |F(x')|, 1), V the variation of F on x' -> x"
@@ -174,7 +169,7 @@ def single_feature_pairs(method, x: Tensor, b, features: Tensor) -> tuple[Tensor
     X′ varies in exactly that feature and X′_j = x_j elsewhere, as §5 requires."""
     flat_x, flat_b = _flat(x), _flat(expand_baseline(b, x))
     rows = torch.arange(len(x), device=x.device)
-    if _distributional(method):
+    if method.distributional:
         i = features[0]
         common = flat_x[:1].expand_as(flat_x).clone()
         inputs, refs = common.clone(), common.clone()
@@ -187,7 +182,7 @@ def single_feature_pairs(method, x: Tensor, b, features: Tensor) -> tuple[Tensor
 
 @check(
     suite="axioms", check="sensitivity_a", metric="sensitivity_a_violations", direction="lower",
-    axiom="sensitivity_a", cases=abst.single_feature_changes,
+    axiom="sensitivity_a", cases="single_feature_changes",
 )  # fmt: skip
 def sensitivity_a(method, subject, ctx: CheckContext) -> Outcome:
     """x, x′ differ in feature i only and F(x) ≠ F(x′) ⇒ Aᵢ ≠ 0 (002 axiom 1; §5 item 1
@@ -210,7 +205,7 @@ def sensitivity_a(method, subject, ctx: CheckContext) -> Outcome:
     if not bool(counted.any()):
         return Outcome(value=None, holds=None, details={"note": "no pair changes F", "of": len(x)})
     attr = ctx.attribute(method, subject.model, inputs, targets, baselines, where="sensitivity_a")
-    if _distributional(method):
+    if method.distributional:
         features = features[:1].expand(len(x))
     a_i = _flat(attr)[torch.arange(len(x), device=x.device), features]
     violated = counted & (a_i.abs() <= NEGLIGIBLE * delta.abs())
@@ -223,7 +218,7 @@ def sensitivity_a(method, subject, ctx: CheckContext) -> Outcome:
             "feature": int(features[worst]),
             "x": inputs[worst],
             "x'": baselines[worst],
-            "F(x) - E F(X')" if _distributional(method) else "F(x) - F(x')": delta[worst],
+            "F(x) - E F(X')" if method.distributional else "F(x) - F(x')": delta[worst],
             "A_i": a_i[worst],
             "violations": int(violated.sum()),
             "of": int(counted.sum()),
@@ -250,7 +245,7 @@ def dummy_mask(truth, d: int) -> Tensor:
 
 @check(
     suite="axioms", check="dummy", metric="dummy_residual", direction="lower", axiom="dummy",
-    cases=abst.dummy_cases,
+    cases="dummy_cases",
 )  # fmt: skip
 def dummy(method, subject, ctx: CheckContext) -> Outcome:
     """∂ᵢF ≡ 0 ⇒ Aᵢ = 0 (002 axiom 5) for the features of ``truth["dummy"]``; holds within
@@ -302,13 +297,13 @@ def second_function(x: Tensor, n_outputs: int, generator: torch.Generator) -> nn
     """A tanh network G with ``x``'s features and ``n_outputs`` outputs, weights from
     ``generator`` (the G of linearity on a subject that brings only F)."""
     seed = int(torch.randint(2**31, (1,), generator=generator))
-    net = abst.build_network(_flat(x).shape[1], (8,), n_outputs, "tanh", True, seed, dtype=x.dtype)
+    net = build_network(_flat(x).shape[1], (8,), n_outputs, "tanh", True, seed, dtype=x.dtype)
     return nn.Sequential(nn.Flatten(), net.model).to(x.device)
 
 
 @check(
     suite="axioms", check="linearity", metric="linearity_residual", direction="lower", axiom="linearity",
-    cases=abst.linear_combinations,
+    cases="linear_combinations",
 )  # fmt: skip
 def linearity(method, subject, ctx: CheckContext) -> Outcome:
     """A(αF + βG) = αA(F) + βA(G) (002 axiom 4). F, G, α, β from ``truth`` (generated
@@ -321,7 +316,7 @@ def linearity(method, subject, ctx: CheckContext) -> Outcome:
     else:
         f, g = subject.model, second_function(x, _outputs(subject.model, x), ctx.generator)
         alpha, beta = (4 * torch.rand(2, generator=ctx.generator, dtype=torch.float64) - 2).tolist()
-    combined = abst.WeightedSum(f, g, alpha, beta)
+    combined = WeightedSum(f, g, alpha, beta)
     a_comb = ctx.attribute(method, combined, x, targets, b, where="linearity")
     a_f = ctx.attribute(method, f, x, targets, b, where="linearity")
     a_g = ctx.attribute(method, g, x, targets, b, where="linearity")
@@ -337,7 +332,7 @@ def linearity(method, subject, ctx: CheckContext) -> Outcome:
 
 @check(
     suite="axioms", check="symmetry", metric="symmetry_residual", direction="lower", axiom="symmetry",
-    cases=abst.symmetric_cases,
+    cases="symmetric_cases",
 )  # fmt: skip
 def symmetry(method, subject, ctx: CheckContext) -> Outcome:
     """F symmetric in (i, j), xᵢ = xⱼ and x′ᵢ = x′ⱼ ⇒ Aᵢ = Aⱼ (002 axiom 6; §5 item 3 with
@@ -356,7 +351,7 @@ def symmetry(method, subject, ctx: CheckContext) -> Outcome:
 
 @check(
     suite="axioms", check="implementation_invariance", metric="implementation_residual", direction="lower",
-    axiom="implementation_invariance", cases=abst.equivalent_network_pairs,
+    axiom="implementation_invariance", cases="equivalent_network_pairs",
 )  # fmt: skip
 def implementation_invariance(method, subject, ctx: CheckContext) -> Outcome:
     """Functionally equivalent networks get equal attributions (002 axiom 2): the
@@ -376,7 +371,7 @@ def implementation_invariance(method, subject, ctx: CheckContext) -> Outcome:
 
 
 @check(
-    suite="axioms", check="asi", metric="asi_residual", direction="lower", axiom="asi", cases=abst.affine_maps,
+    suite="axioms", check="asi", metric="asi_residual", direction="lower", axiom="asi", cases="affine_maps",
 )  # fmt: skip
 def asi(method, subject, ctx: CheckContext) -> Outcome:
     """A(x, x′, F) = A(T(x), T(x′), F∘T⁻¹) with T(x)ᵢ = c·xᵢ + d on one feature (002 axiom
@@ -392,8 +387,8 @@ def asi(method, subject, ctx: CheckContext) -> Outcome:
         i = int(torch.randint(d, (1,), generator=ctx.generator))
         u = torch.rand(3, generator=ctx.generator, dtype=torch.float64).tolist()
         c = (0.25 + 3.75 * u[0]) * (1 if u[1] < 0.5 else -1)
-        composed = abst.AffineInput(nn.Sequential(nn.Unflatten(1, x.shape[1:]), subject.model), i, c, 4 * u[2] - 2,
-                                    d, x.dtype).to(x.device)  # fmt: skip
+        composed = AffineInput(nn.Sequential(nn.Unflatten(1, x.shape[1:]), subject.model), i, c, 4 * u[2] - 2,
+                               d, x.dtype).to(x.device)  # fmt: skip
         composed = _FlatInput(composed, x.shape[1:])
     rows = _baselines(method, b, x)
     tx, trows = composed.transform(x), composed.transform(rows)
@@ -407,7 +402,7 @@ def asi(method, subject, ctx: CheckContext) -> Outcome:
 class _FlatInput(nn.Module):
     """An :class:`AffineInput` over flattened features, taking and giving ``shape`` inputs."""
 
-    def __init__(self, inner: abst.AffineInput, shape) -> None:
+    def __init__(self, inner: AffineInput, shape) -> None:
         super().__init__()
         self.inner, self.shape = inner, tuple(shape)
         self.feature, self.scale, self.shift = inner.feature, inner.scale, inner.shift
@@ -435,7 +430,7 @@ def ordered_references(rows: Tensor, x: Tensor, signs: Tensor) -> Tensor:
 
 @check(
     suite="axioms", check="ndp", metric="ndp_violation", direction="lower", axiom="ndp",
-    cases=abst.monotone_cases,
+    cases="monotone_cases",
 )  # fmt: skip
 def ndp(method, subject, ctx: CheckContext) -> Outcome:
     """F non-decreasing from x′ to x ⇒ A(x, x′, F) ≥ 0 (002 Definition 6; §5 item 4 for
@@ -448,14 +443,14 @@ def ndp(method, subject, ctx: CheckContext) -> Outcome:
     targets = as_targets(t, len(x), x.device)
     d = _flat(x).shape[1]
     signs = torch.as_tensor(subject.truth.get("signs", torch.ones(d)), dtype=x.dtype)
-    if _distributional(method):
+    if method.distributional:
         b = ordered_references(reference_set(b, x), x, signs)
     attr = _flat(ctx.attribute(method, subject.model, x, targets, b, where="ndp"))
     scale = _scale_of(method, subject.model, b, x, targets)
     negative = (-attr).clamp(min=0).max(1).values
     rows = _baselines(method, b, x)
     shown, details = {"x": x, "attributions": attr}, {}
-    if _distributional(method):
+    if method.distributional:
         details["references X'"] = rows  # one reference set for every sample
     else:
         shown["x'"] = rows

@@ -161,7 +161,7 @@ def decomposition_from_network(
     domain: tuple[float, float] | None = (0.0, 1.0),
 ) -> dict:
     """The influence decomposition of the classifier ``model`` on {0,1}ⁿ (class: argmax of
-    ``attacks.class_scores``; s > 1/2 for a one-column circuit), estimated over every
+    ``attacks.prediction.class_scores``; s > 1/2 for a one-column circuit), estimated over every
     input x and the subsets of ``subset_codes(n, subsets)``.
 
     ``bitflip``: the adversary tries every flip z ⊆ A (§4.1), so I_A = P_x[the class is
@@ -172,20 +172,20 @@ def decomposition_from_network(
     I_A per size k = 0..n), ``codes`` and ``subset_influence`` (I_A for each code)."""
     if attack not in NETWORK_ATTACKS:
         raise InvalidOptionError(f"unknown attack {attack!r}; choose one of {', '.join(NETWORK_ATTACKS)}.")
-    from attrbench import attacks
+    from attrbench.attacks import prediction
     from attrbench.subjects.boolean import all_inputs
 
     codes = subset_codes(n, subsets, generator)
     x = all_inputs(n, torch.float32).to(_device_of(model))
     if attack == "bitflip":
-        classes = attacks.predicted_classes(model, x).cpu().numpy()
+        classes = prediction.predicted_classes(model, x).cpu().numpy()
         influence = subcube_nonconstant(classes, n)[codes].mean(1)
     else:
         if epsilon is None or norm is None:
             raise InvalidOptionError(f"attack {attack!r} needs epsilon and norm ('linf' or 'l2').")
         masks = torch.from_numpy(subset_masks(codes, n))
-        changed = attacks.changes_class(model, x, masks, attack=attack, norm=norm, epsilon=epsilon, steps=steps,
-                                        domain=domain, generator=generator)  # fmt: skip
+        changed = prediction.changes_class(model, x, masks, attack=attack, norm=norm, epsilon=epsilon, steps=steps,
+                                           domain=domain, generator=generator)  # fmt: skip
         influence = changed.double().mean(1).cpu().numpy()
     sizes = subset_masks(codes, n).sum(1)
     levels = np.array([0.0] + [influence[sizes == k].mean() for k in range(1, n + 1)])

@@ -22,9 +22,9 @@ class CheckInfo:
     direction: str  # "higher" | "lower"
     axiom: str | None = None  # the claim that makes a violation fail the gate
     requires_differentiable: bool = False
-    #: A zero-argument factory of the hypothesis strategy whose cases the check also runs
-    #: on (the subject ``generated``; see attrbench.checks.generated), or None.
-    cases: Callable | None = None
+    #: The name of the case strategy (a key of attrbench.checks.cases.CASES) whose drawn
+    #: cases the check also runs on (the subject ``generated``), or None.
+    cases: str | None = None
 
 
 def check(**info) -> Callable[[Callable], Callable]:

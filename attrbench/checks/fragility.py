@@ -1,6 +1,6 @@
 """Fragility of explanations (Ghorbani et al., 004 §2.1, §2.3, §3, App. A and D).
 
-Each sample is attacked (``attrbench.attacks``) with random sign noise and, for
+Each sample is attacked (``attrbench.attacks.interpretation``) with random sign noise and, for
 differentiable methods, the top-k and mass-center attacks of Algorithm 1, at every ε of
 the scale's grid, keeping the predicted label. The normalised importance R(x_t) is then
 compared with R(x_adv) by three metrics (§2.3, App. D), each averaged over samples:
@@ -26,14 +26,8 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor
 
-from attrbench.attacks import (
-    KINDS,
-    TARGETED,
-    center_of_mass,
-    feature_positions,
-    run_interpretation_attack,
-    topk_mask,
-)
+from attrbench.attacks.importance import center_of_mass, feature_positions, topk_mask
+from attrbench.attacks.interpretation import KINDS, TARGETED, run_interpretation_attack
 from attrbench.checks.context import CheckContext, check
 from attrbench.results import Outcome
 from attrbench.suite import Curves, Plot, Suite

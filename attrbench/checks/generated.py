@@ -1,8 +1,8 @@
 """Checks on hypothesis-drawn cases: the property-based half of the axioms suite.
 
-``generated(check_fn, strategy)`` turns a subject check ``(method, subject, ctx) ->
-Outcome`` into one that runs on cases drawn from ``strategy`` (a zero-argument factory of
-a hypothesis strategy from :mod:`attrbench.testing.strategies`): each case becomes a
+``generated(check_fn, cases)`` turns a subject check ``(method, subject, ctx) ->
+Outcome`` into one that runs on cases drawn from the case strategy named ``cases`` (a key
+of :data:`attrbench.checks.cases.CASES`, as in ``CheckInfo.cases``): each case becomes a
 Subject (``case.to_subject()``) and the check decides whether it holds there.
 
 - Derandomised: hypothesis draws from a ``random.Random`` seeded from the check's
@@ -17,7 +17,7 @@ Subject (``case.to_subject()``) and the check decides whether it holds there.
   its claim covers (``Claim.unless``), so a violation found is a violation of the claim;
   a method without the claim is tried on every case and a violation is recorded.
 - A violation is shrunk by hypothesis to a small counterexample, reported readably with
-  :func:`attrbench.testing.strategies.describe` plus the check's own details on it.
+  :func:`attrbench.checks.cases.describe` plus the check's own details on it.
   Shrinking stops after ``SHRINK_BUDGET`` × examples further calls, keeping the smallest
   counterexample found so far.
 - Every case is checked with a generator seeded alike, so a verdict is a function of the
@@ -35,6 +35,16 @@ from typing import Callable
 import torch
 
 from attrbench.results import Outcome
+
+#: The pseudo-subject of hypothesis-drawn cases (attrbench.checks.generated).
+GENERATED = "generated"
+
+
+def matches_generated(patterns) -> bool:
+    """True when a glob in ``patterns`` matches the pseudo-subject ``generated``."""
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(GENERATED, p) for p in patterns)
 
 #: Shrinking may use at most this many times ``hypothesis_examples`` further calls.
 SHRINK_BUDGET = 1
@@ -71,18 +81,19 @@ def _seed(generator: torch.Generator) -> int:
     return int(torch.randint(2**62, (1,), generator=generator))
 
 
-def generated(check_fn: Callable, strategy: Callable, *, device: str = "cpu") -> Callable:
-    """``check_fn`` run on cases from ``strategy()`` (see the module docstring). The result
-    has the same ``info`` as ``check_fn``. Cases are drawn on the CPU and moved to ``device``."""
+def generated(check_fn: Callable, cases: str, *, device: str = "cpu") -> Callable:
+    """``check_fn`` run on cases from the case strategy named ``cases`` (see the module
+    docstring). The result has the same ``info`` as ``check_fn``. Cases are drawn on the
+    CPU and moved to ``device``."""
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
 
+    from attrbench.checks.cases import case_strategy, describe
     from attrbench.guard import MethodFailure
-    from attrbench.testing.strategies import describe
 
     info = check_fn.info
     axiom = info.axiom
-    strategy_name = getattr(strategy, "__name__", repr(strategy))
+    strategy = case_strategy(cases)
 
     def nondeterministic(method) -> MethodFailure:
         return MethodFailure(
@@ -92,9 +103,9 @@ def generated(check_fn: Callable, strategy: Callable, *, device: str = "cpu") ->
 
     def run(method, subject, ctx) -> Outcome:
         claimed = axiom is not None and method.claims_axiom(axiom)  # on some subjects
-        cases = strategy()
+        drawn = strategy()
         if claimed:
-            cases = cases.filter(lambda case: method.claims_axiom(axiom, case.tags))
+            drawn = drawn.filter(lambda case: method.claims_axiom(axiom, case.tags))
         budget = ctx.scale.hypothesis_examples * (1 + SHRINK_BUDGET)
         state = {"tried": 0, "worst": None, "failing": None, "error": None}
         better = max if info.direction == "lower" else min
@@ -132,7 +143,7 @@ def generated(check_fn: Callable, strategy: Callable, *, device: str = "cpu") ->
         )
         try:
             with without_local_constants():
-                find(cases, violates, settings=config, random=random.Random(_seed(ctx.generator)))
+                find(drawn, violates, settings=config, random=random.Random(_seed(ctx.generator)))
         except (NoSuchExample, _StopSearch):
             pass
         except Unsatisfiable:
@@ -147,7 +158,7 @@ def generated(check_fn: Callable, strategy: Callable, *, device: str = "cpu") ->
             raise state["error"]
         details = {
             "cases": state["tried"],
-            "strategy": strategy_name,
+            "strategy": cases,
             "scope": f"cases its {axiom} claim covers" if claimed else "every case",
         }
         case = state["failing"]
@@ -161,5 +172,5 @@ def generated(check_fn: Callable, strategy: Callable, *, device: str = "cpu") ->
 
     run.info = replace(info)
     run.__name__ = f"{check_fn.__name__}_generated"
-    run.__doc__ = f"{check_fn.__name__} on hypothesis-drawn cases ({strategy_name})."
+    run.__doc__ = f"{check_fn.__name__} on hypothesis-drawn cases ({cases})."
     return run

@@ -29,9 +29,8 @@ import torch
 from torch import Tensor
 
 from attrbench.checks.context import CheckContext, check
-from attrbench.methods.output import as_targets, expand_baseline
+from attrbench.functional import as_targets, expand_baseline
 from attrbench.results import Outcome
-from attrbench.testing import strategies as abst
 
 #: First pair distance, as a fraction of the domain's width b − a.
 RADIUS = 0.1
@@ -87,7 +86,7 @@ def _norm(a: Tensor) -> Tensor:
 
 @check(
     suite="axioms", check="lipschitz", metric="lipschitz_estimate", direction="lower", axiom="lipschitz",
-    cases=abst.network_cases,
+    cases="network_cases",
 )  # fmt: skip
 def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     """Estimate of the local Lipschitz constant of A in x (↓), and whether A jumps (002
@@ -97,12 +96,11 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     targets = as_targets(t, n, x.device)
     lo, hi = (float(v) for v in subject.domain)
     radius = RADIUS * (hi - lo)
-    distributional = method.kind == "distributional"
-    per_sample = None if distributional else expand_baseline(b, x)
+    per_sample = None if method.distributional else expand_baseline(b, x)
 
     def attribute(points: Tensor, rows: Tensor, where: str) -> Tensor:
         """A at ``points`` whose samples are ``rows`` (targets and baselines follow them)."""
-        base = b if distributional else per_sample[rows]
+        base = b if method.distributional else per_sample[rows]
         return ctx.attribute(method, subject.model, points, targets[rows], base, where=f"lipschitz ({where})")
 
     pairs = _Pairs()

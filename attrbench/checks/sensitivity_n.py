@@ -12,7 +12,7 @@ This is not Quantus' ``SensitivityN``, which removes features cumulatively in th
 of the attributions and correlates across samples; see the suite page.
 
 Every drop of every subset, size n and sample is one point of a single stream of model
-evaluations, chunked by ``batch_size`` (``attrbench.methods.output.evaluate_replaced``).
+evaluations, chunked by ``batch_size`` (``attrbench.functional.evaluate_replaced``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from attrbench.checks.context import CheckContext, check
 from attrbench.errors import InputShapeError, InvalidOptionError
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, evaluate, evaluate_replaced, expand_baseline
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, evaluate, evaluate_replaced, expand_baseline
 from attrbench.results import Outcome
 from attrbench.suite import Curves, Plot, Suite
 

@@ -1,6 +1,6 @@
 """Attributions against a distribution of baselines: Expected Gradients, GradientSHAP.
 
-For these methods (``kind="distributional"``) the ``baseline`` argument is a *reference
+For these methods (``distributional=True``) the ``baseline`` argument is a *reference
 set*: its rows, of shape (M, *x.shape[1:]), are the baseline distribution D shared by
 every sample (one row, or None for zeros, gives plain IG). The distributional axioms of
 002 §5 / App. K are stated against E_{X'~D}.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, gradient, reference_set
 from attrbench.methods.integrated_gradients import ADAPTIVE, INTEGRATION_OPTION, N_STEPS_OPTION, line_integral
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, gradient, reference_set
 from attrbench.methods.registry import BATCH_SIZE_OPTION, SEED_OPTION, Option, register_method
 
 
@@ -19,6 +19,7 @@ from attrbench.methods.registry import BATCH_SIZE_OPTION, SEED_OPTION, Option, r
     "expected_gradients",
     claims=("completeness", "dummy", "linearity", "implementation_invariance", "ndp", "asi"),
     needs_baseline=True,
+    distributional=True,
     kind="distributional",
     reference="Erion et al. 2021; 002 §5 and App. K: EG(x, X', F) = E_{X'~D} IG(x, X', F)",
     options={
@@ -71,6 +72,7 @@ def expected_gradients(
     "gradient_shap",
     claims=("dummy", "linearity", "implementation_invariance"),
     needs_baseline=True,
+    distributional=True,
     kind="distributional",
     reference="Lundberg & Lee 2017 (SHAP), expected-gradients estimator; Captum GradientShap",
     options={

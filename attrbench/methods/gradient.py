@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, gradient as target_gradient
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, gradient as target_gradient
 from attrbench.methods.registry import BATCH_SIZE_OPTION, SEED_OPTION, Option, register_method
 
 _GRADIENT_AXIOMS = ("dummy", "symmetry", "implementation_invariance")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from attrbench.attacks import NORMS, PREDICTION_ATTACKS
+from attrbench.attacks.prediction import NORMS, PREDICTION_ATTACKS
 from attrbench.methods.occlusion import sliding_windows
 from attrbench.methods.registry import Option, register_method
 
@@ -45,7 +45,7 @@ def influence_decomposition(
 ):
     """For every window (k×k pixels of an (N, C, H, W) image with all its channels, or k
     consecutive features of any other input) at every ``stride``, an ε-bounded attack
-    (``attrbench.attacks.prediction_attack``; default the fast gradient method in L2,
+    (``attrbench.attacks.prediction.prediction_attack``; default the fast gradient method in L2,
     §4.3) perturbs only that window. Each window whose attack changes the predicted class
     adds 1/(k·k) (1/k for a run of features) to each of its pixels, and a pixel's
     attribution is that sum averaged over the misclassifying windows — 0 everywhere when
@@ -56,7 +56,7 @@ def influence_decomposition(
     model only through its values and gradients, so equivalent networks get the same
     attributions (implementation invariance, 000 §1.2); windows mix neighbours, so dummy,
     symmetry and the other axioms are not claimed."""
-    from attrbench.attacks import changes_class
+    from attrbench.attacks.prediction import changes_class
 
     n = len(x)
     image = x.dim() == 4
@@ -78,7 +78,7 @@ def subset_influence(model, x, masks, *, epsilon: float = 2.0, attack: str = "fg
     """I_A for each bool mask A (M, features of x flattened): the fraction of the rows of
     ``x`` whose predicted class the method's attack, restricted to A, changes (001 §3.4).
     All masks × rows are attacked in one batch."""
-    from attrbench.attacks import changes_class
+    from attrbench.attacks.prediction import changes_class
 
     changed = changes_class(model, x, masks.view(len(masks), *x.shape[1:]), attack=attack, norm=norm,
                             epsilon=epsilon, steps=steps, generator=torch.Generator().manual_seed(PGD_SEED))  # fmt: skip

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from attrbench.errors import InvalidOptionError
-from attrbench.methods.output import (
+from attrbench.functional import (
     DEFAULT_BATCH_SIZE,
     as_targets,
     expand_baseline,

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from attrbench.errors import UnsupportedModelError
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, chunks, expand_baseline, target_output
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, chunks, expand_baseline, target_output
 from attrbench.methods.registry import BATCH_SIZE_OPTION, Claim, Option, register_method
 
 _T = torch.Tensor

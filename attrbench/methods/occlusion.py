@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from attrbench.errors import InputShapeError
-from attrbench.methods.output import (
+from attrbench.functional import (
     DEFAULT_BATCH_SIZE,
     as_targets,
     evaluate,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, expand_baseline
 from attrbench.methods.integrated_gradients import ADAPTIVE, INTEGRATION_OPTION, N_STEPS_OPTION, line_integral
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, expand_baseline
 from attrbench.methods.registry import BATCH_SIZE_OPTION, Option, register_method
 
 

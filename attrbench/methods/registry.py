@@ -152,6 +152,8 @@ class Method:
 
     ``attribute`` returns a tensor shaped like ``x``. When ``x.requires_grad`` is set and the
     method is ``differentiable``, the result carries a graph back to ``x`` (``create_graph``).
+    A ``distributional`` method takes a reference set X′ ~ D as ``baseline`` (rows (M, ...)
+    shared by every sample; 002 §5) instead of one baseline per sample.
 
     ``subset_influence`` is None, or — for a method that attributes to subsets of features
     (its function or class has a ``subset_influence(model, x, masks, **params)``
@@ -164,6 +166,7 @@ class Method:
         self.claims = entry.claims
         self.needs_baseline = entry.needs_baseline
         self.differentiable = entry.differentiable
+        self.distributional = entry.distributional
         self.kind = entry.kind
         self.reference = entry.reference
         self.requires = entry.requires
@@ -174,11 +177,11 @@ class Method:
 
     def attribute(self, model, x, target, baseline=None):
         """Attributions for ``x`` (N, ...), shaped like ``x``. The arguments are checked first,
-        without a forward pass (``attrbench.methods.output.validate_call``): an
+        without a forward pass (``attrbench.functional.validate_call``): an
         ``AttrbenchError`` says what to change."""
-        from attrbench.methods.output import validate_call  # torch: not at import (pytest loads the plugin)
+        from attrbench.functional import validate_call  # torch: not at import (pytest loads the plugin)
 
-        validate_call(model, x, target, baseline, distributional=self.kind == "distributional")
+        validate_call(model, x, target, baseline, distributional=self.distributional)
         return self._impl(model, x, target, baseline)
 
     def claims_axiom(self, axiom: str, tags: Iterable[str] = ()) -> bool:
@@ -213,6 +216,7 @@ class MethodEntry:
     user_code: bool = False  # registered by the decorator outside any plugin discovery
     requires: frozenset[str] = frozenset()  # subject tags the method needs (e.g. "image")
     options: Mapping[str, Option] = field(default_factory=dict)  # allowed parameter values
+    distributional: bool = False  # baseline is a reference set X' ~ D (002 §5)
 
     def applies_to(self, tags: Iterable[str]) -> bool:
         """True when a subject with these tags has every tag the method requires."""
@@ -315,6 +319,7 @@ class Registry(Catalog):
         claims: Iterable[str | Claim] = (),
         needs_baseline: bool = False,
         differentiable: bool = True,
+        distributional: bool = False,
         kind: str = "other",
         reference: str = "",
         requires: Iterable[str] = (),
@@ -323,7 +328,8 @@ class Registry(Catalog):
     ) -> MethodEntry:
         """Register ``obj`` under ``name``; a taken name raises DuplicateMethodError."""
         self.discover()  # so a clash with a built-in or plugin is caught here, not later
-        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options)
+        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options,
+                            distributional)  # fmt: skip
         if source is not None:
             entry.source = source
         return self.add(entry)
@@ -350,7 +356,7 @@ class Registry(Catalog):
 
 
 def _make_entry(
-    name, obj, claims, needs_baseline, differentiable, kind, reference, requires=(), options=None
+    name, obj, claims, needs_baseline, differentiable, kind, reference, requires=(), options=None, distributional=False
 ) -> MethodEntry:
     _check_signature(name, obj)
     module = getattr(obj, "__module__", "") or ""
@@ -367,6 +373,7 @@ def _make_entry(
         module=module,
         requires=frozenset([requires] if isinstance(requires, str) else requires),
         options=dict(options or {}),
+        distributional=bool(distributional),
     )
     unknown = sorted(set(entry.options) - set(entry.parameters())) if entry.options else []
     if unknown:
@@ -384,6 +391,7 @@ def register_method(
     claims: Iterable[str | Claim] = (),
     needs_baseline: bool = False,
     differentiable: bool = True,
+    distributional: bool = False,
     kind: str = "other",
     reference: str = "",
     requires: Iterable[str] = (),
@@ -392,7 +400,8 @@ def register_method(
     """Register a function ``(model, x, target, baseline, **params) -> Tensor`` or a class
     with such an ``attribute`` method.
 
-    ``claims`` are axiom names or :class:`Claim` objects; ``kind`` groups methods in tables
+    ``claims`` are axiom names or :class:`Claim` objects; ``distributional``: ``baseline`` is a
+    reference set X′ ~ D (rows shared by every sample, 002 §5); ``kind`` groups methods in tables
     (``gradient``, ``path``, ``modified_gradient``, ``perturbation``, ``sampling``,
     ``distributional``, ``control``); ``reference`` cites the paper and equation;
     ``requires`` lists subject tags the method needs (``{"image"}``): the suites pair it
@@ -401,7 +410,8 @@ def register_method(
     """
 
     def decorate(obj: Callable) -> Callable:
-        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options)
+        entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options,
+                            distributional)  # fmt: skip
         entry.user_code = registered_by_user_code()
         _LEDGER.append(entry)
         if default_registry.discovered and entry.user_code:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, evaluate_hybrids, expand_baseline
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, evaluate_hybrids, expand_baseline
 from attrbench.methods.registry import BATCH_SIZE_OPTION, SEED_OPTION, Option, register_method
 
 

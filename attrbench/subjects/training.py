@@ -117,7 +117,7 @@ def split(x, y, test_fraction: float, seed: int) -> Split:
 _ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "softplus": "Softplus"}
 
 
-def build_network(recipe: Recipe):
+def untrained_model(recipe: Recipe):
     """The untrained network of ``recipe``, in float32, initialised from torch's global RNG."""
     import torch
     from torch import nn
@@ -166,7 +166,7 @@ def fit(recipe: Recipe, x_train, y_train, name: str = ""):
     from tqdm.auto import trange
 
     with deterministic(recipe.seed):
-        model = build_network(recipe)
+        model = untrained_model(recipe)
         model.train()
         optimiser = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
         batches = torch.Generator().manual_seed(recipe.seed)
@@ -248,7 +248,7 @@ def _load(path: Path, recipe: Recipe, key: str, data: Split):
         return f"stores key {str(payload.get('key'))[:20]}..., expected {key[:20]}..."
     state = payload.get("state_dict")
     with deterministic(recipe.seed):
-        model = build_network(recipe)
+        model = untrained_model(recipe)
     try:
         if not all(isinstance(v, torch.Tensor) and v.dtype == torch.float32 for v in state.values()):
             return "state_dict holds non-float32 entries"

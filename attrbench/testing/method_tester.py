@@ -154,7 +154,7 @@ def _takes_seed(method) -> bool:
 
 def _distributional(method) -> bool:
     """True for a method whose baseline is a reference set shared by every row."""
-    return getattr(method, "kind", "") == "distributional"
+    return bool(getattr(method, "distributional", False))
 
 
 def _largest_difference(a: Tensor, b: Tensor, rtol: float) -> float | None:

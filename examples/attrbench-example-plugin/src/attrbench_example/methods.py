@@ -9,20 +9,7 @@ from __future__ import annotations
 import torch
 
 import attrbench
-
-
-def _target_output(model, x, target):
-    """F(x) = model(x)[arange(N), target], attrbench's scalar under attribution."""
-    out = model(x)
-    target = torch.as_tensor(target, device=x.device).long().expand(len(x))
-    return out.gather(1, target.view(-1, 1)).squeeze(1)
-
-
-def _gradient(model, x, target, *, create_graph=False):
-    """∂F/∂x for a batch (each sample's output depends only on its own input)."""
-    x = x if x.requires_grad else x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(_target_output(model, x, target).sum(), x, create_graph=create_graph)
-    return grad
+from attrbench.functional import as_targets, expand_baseline, gradient, repeat_targets
 
 
 @attrbench.register_method(
@@ -37,7 +24,7 @@ def _gradient(model, x, target, *, create_graph=False):
 )
 def example_gradient_x_input(model, x, target, baseline):
     """Gradient × input; ignores the baseline."""
-    return x * _gradient(model, x, target, create_graph=x.requires_grad)
+    return x * gradient(model, x, as_targets(target, len(x), x.device))
 
 
 @attrbench.register_method(
@@ -54,10 +41,10 @@ def example_gradient_x_input(model, x, target, baseline):
 def example_integrated_gradients(model, x, target, baseline, *, n_steps: int = 64):
     """Integrated gradients along the straight line from the baseline (zeros if None)."""
     x = x.detach()
-    baseline = torch.zeros_like(x) if baseline is None else torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    baseline = expand_baseline(baseline, x)
     alphas = (torch.arange(n_steps, dtype=x.dtype, device=x.device) + 0.5) / n_steps
     shape = (n_steps,) + (1,) * x.dim()
     points = baseline + alphas.view(shape) * (x - baseline)  # (n_steps, N, ...): one batched pass
-    target = torch.as_tensor(target, device=x.device).long().expand(len(x)).repeat(n_steps)
-    grads = _gradient(model, points.reshape(-1, *x.shape[1:]), target).reshape(points.shape)
+    targets = repeat_targets(as_targets(target, len(x), x.device), n_steps)
+    grads = gradient(model, points.reshape(-1, *x.shape[1:]), targets, create_graph=False).reshape(points.shape)
     return (x - baseline) * grads.mean(0)

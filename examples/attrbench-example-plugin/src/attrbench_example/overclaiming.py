@@ -11,7 +11,7 @@ and the completeness tests fail with the counterexample.
 from __future__ import annotations
 
 import attrbench
-from attrbench_example.methods import _gradient
+from attrbench.functional import as_targets, gradient
 
 
 @attrbench.register_method(
@@ -22,4 +22,4 @@ from attrbench_example.methods import _gradient
     reference="attrbench example plugin: a deliberately false completeness claim",
 )
 def overclaiming_gxi(model, x, target, baseline):
-    return x * _gradient(model, x, target)
+    return x * gradient(model, x, as_targets(target, len(x), x.device), create_graph=False)

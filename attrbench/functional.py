@@ -1,8 +1,9 @@
-"""The scalar under attribution, F(x) = model(x)[arange(N), target] (pre-softmax), its
-batched evaluation over many points, and its gradient.
+"""Public functional helpers: the scalar under attribution, F(x) = model(x)[arange(N),
+target] (pre-softmax), its chunked evaluation over many points and its gradient, baseline
+expansion and input validation.
 
-Every built-in method goes through these functions, so the target convention, the
-baseline convention and the chunking live in one place.
+Methods, checks, attacks and plugin authors all go through these functions, so the target
+convention, the baseline convention and the chunking live in one place.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@
   of misclassification are the layer's influence decomposition (Table 2, in %).
 
 All perturbations of all samples, windows and subsets are attacked in batched passes.
+``rate_ends``, ``accuracy`` and ``whole_set_accuracy`` summarise the results for the
+Boolean suite's assertions (suites/test_boolean_recovery.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from attrbench.attacks import NORMS, PREDICTION_ATTACKS, changes_class, predicted_classes, prediction_attack
+from attrbench.attacks.prediction import NORMS, PREDICTION_ATTACKS, changes_class, predicted_classes, prediction_attack
 from attrbench.methods.occlusion import sliding_windows
 
 #: ε grids per norm for the window attacks on digits in [−1, 1] (the supplement uses
@@ -71,8 +73,9 @@ def hidden_layers(model: nn.Sequential) -> list[int]:
     return linear[:-1]
 
 
-def _accuracy(suffix, h: Tensor, y: Tensor) -> float:
-    return 100.0 * float((predicted_classes(suffix, h) == y).double().mean())
+def accuracy(model, x: Tensor, y: Tensor) -> float:
+    """Accuracy (%) of ``model``'s predicted classes on (x, y)."""
+    return 100.0 * float((predicted_classes(model, x) == y).double().mean())
 
 
 def random_subset_masks(within: Tensor, fraction: float, draws: int, generator=None) -> Tensor:
@@ -121,35 +124,53 @@ def neuron_importance(
         predicted = predicted_classes(suffix, h)
         a = ig.attribute(suffix, h, predicted, torch.zeros(1, h.shape[1]))
         important = a > a.mean(1, keepdim=True)
-        column = {"clean": _accuracy(suffix, h, y), "important fraction (%)": 100.0 * float(important.double().mean())}
-        column["Ablation-Exclusive"] = _accuracy(suffix, h * important, y)
-        column["Ablation-Inclusive"] = _accuracy(suffix, h * ~important, y)
+        column = {"clean": accuracy(suffix, h, y), "important fraction (%)": 100.0 * float(important.double().mean())}
+        column["Ablation-Exclusive"] = accuracy(suffix, h * important, y)
+        column["Ablation-Inclusive"] = accuracy(suffix, h * ~important, y)
         for e in epsilons:
             for name, mask in (("Exc", ~important), ("Inc", important)):
                 adv = prediction_attack(suffix, h, attack="fgsm", norm="linf", epsilon=e, mask=mask)
-                column[f"Adv-{name} (ε = {e:g})"] = _accuracy(suffix, adv, y)
+                column[f"Adv-{name} (ε = {e:g})"] = accuracy(suffix, adv, y)
         table1[layer] = column
         rows = h.repeat_interleave(subsets, 0)
         labels = y.repeat_interleave(subsets, 0)
 
-        def attacked_accuracy(mask: Tensor) -> float:
-            return _accuracy(suffix, prediction_attack(suffix, rows, attack="fgsm", norm="linf", epsilon=eps, mask=mask),
+        def attackedaccuracy(mask: Tensor) -> float:
+            return accuracy(suffix, prediction_attack(suffix, rows, attack="fgsm", norm="linf", epsilon=eps, mask=mask),
                              labels)  # fmt: skip
 
         sets = {"Adv-Inc": important, "Adv-Exc": ~important, "all": torch.ones_like(important)}
         for name, within in sets.items():
             for fraction in fractions:
                 mask = random_subset_masks(within, fraction, subsets, generator)
-                curves.append((layer, name, fraction, attacked_accuracy(mask)))
+                curves.append((layer, name, fraction, attackedaccuracy(mask)))
         previous, decomposition = 0.0, {}
         everything = torch.ones_like(rows[:1], dtype=torch.bool)
         for k in sorted(subset_sizes):
             if k > h.shape[1]:
                 break
             mask = random_subset_masks(everything, k / h.shape[1], len(rows), generator)
-            miscls = 100.0 - attacked_accuracy(mask)
+            miscls = 100.0 - attackedaccuracy(mask)
             decomposition[f"I_({k})"] = miscls - previous
             previous = miscls
         table2[layer] = decomposition
     curve_frame = pd.DataFrame(curves, columns=["layer", "set", "fraction", "accuracy"])
     return pd.DataFrame(table1), pd.DataFrame(table2).T, curve_frame
+
+
+def rate_ends(rates: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """From :func:`window_attack_rates`' rows, the mean misclassification rate at the
+    smallest and at the largest window (key ``"window"``), and per norm at the smallest and
+    the largest ε (key ``"epsilon (norm)"``): larger windows and radii should not do worse."""
+    by_window = rates.groupby("window")["misclassified"].mean()
+    ends = {"window": (by_window.iloc[0], by_window.iloc[-1])}
+    for norm, part in rates.groupby("norm"):
+        by_eps = part.groupby("epsilon")["misclassified"].mean()
+        ends[f"epsilon ({norm})"] = (by_eps.iloc[0], by_eps.iloc[-1])
+    return ends
+
+
+def whole_set_accuracy(curves: pd.DataFrame) -> pd.Series:
+    """Figure 2's accuracy where the attacked subset is the whole set (fraction 1), indexed
+    by (layer, set): the Adv-Inc / Adv-Exc rows of Table 1 at the same ε."""
+    return curves[curves["fraction"] == 1.0].set_index(["layer", "set"])["accuracy"]

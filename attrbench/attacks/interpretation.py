@@ -31,47 +31,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from attrbench.guard import Guard
+from attrbench.attacks.importance import center_of_mass, feature_positions, importance, topk_mask
 from attrbench.errors import InputShapeError, InvalidOptionError
-from attrbench.methods.output import DEFAULT_BATCH_SIZE, as_targets, check_scores, chunks
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, chunks
+from attrbench.guard import Guard
 
 KINDS = ("random", "topk", "mass_center")
 TARGETED = ("topk", "mass_center")
 #: Sharpness of the softplus that stands in for ReLU when differentiating D: softplus_β(z)
 #: = log(1 + e^{βz})/β is within log(2)/β = 0.07 of ReLU everywhere.
 SURROGATE_BETA = 10.0
-
-
-# -- normalised importance and its centre of mass (004 §2.1, App. A) --------------------
-
-
-def importance(attributions: Tensor) -> Tensor:
-    """R = |A| / Σ|A| per sample (004 §2.1), shape (N, F); for images (N, C, H, W) a
-    feature is a pixel and |A| is summed over its channels. All-zero maps give R = 0."""
-    a = attributions.abs()
-    if a.dim() == 4:
-        a = a.sum(1)
-    a = a.reshape(len(a), -1)
-    return a / a.sum(1, keepdim=True).clamp(min=torch.finfo(a.dtype).tiny)
-
-
-def feature_positions(x: Tensor, image_shape: tuple[int, ...] | None = None) -> Tensor:
-    """Coordinates of each feature of ``importance`` (F, dims): the (row, column) of each
-    pixel for (N, C, H, W) inputs or for flat inputs that are images of ``image_shape``,
-    else the feature's index (a 1-D position)."""
-    shape = tuple(x.shape[2:]) if x.dim() == 4 else (tuple(image_shape) if image_shape else (x[0].numel(),))
-    grids = torch.meshgrid(*[torch.arange(s, dtype=x.dtype, device=x.device) for s in shape], indexing="ij")
-    return torch.stack([g.reshape(-1) for g in grids], 1)
-
-
-def topk_mask(r: Tensor, k: int) -> Tensor:
-    """Bool mask of the k largest entries of each row (ties broken by torch.topk)."""
-    return torch.zeros_like(r, dtype=torch.bool).scatter_(1, r.topk(k, dim=1).indices, True)
-
-
-def center_of_mass(r: Tensor, positions: Tensor) -> Tensor:
-    """C = Σᵢ Rᵢ·positionᵢ (004 App. A, footnote b), shape (N, dims)."""
-    return r @ positions
 
 
 # -- the network D is differentiated through (App. A, footnote c) ------------------------
@@ -279,104 +248,3 @@ def _repeat_baseline(baseline, x: Tensor, times: int):
     if isinstance(baseline, Tensor) and baseline.dim() > x.dim():
         raise InputShapeError(f"baseline of shape {tuple(baseline.shape)} has more dims than the input {tuple(x.shape)}.")
     return baseline
-
-
-# -- attacks on the prediction: FGSM, BIM, PGD in L∞ and L2 (001 §4.4) ------------------
-
-PREDICTION_ATTACKS = ("fgsm", "bim", "pgd")
-NORMS = ("linf", "l2")
-
-
-def class_scores(model, x: Tensor) -> Tensor:
-    """Scores whose argmax is the predicted class: the model's (N, C) output, or for a
-    one-column output s (a Boolean circuit) the two scores (0.5 − s, s − 0.5), so the class
-    is s > 1/2."""
-    out = check_scores(model(x), len(x))
-    return torch.cat([0.5 - out, out - 0.5], 1) if out.shape[1] == 1 else out
-
-
-def predicted_classes(model, x: Tensor, batch_size: int | None = DEFAULT_BATCH_SIZE) -> Tensor:
-    """argmax of ``class_scores`` in chunked passes without a graph."""
-    with torch.no_grad():
-        return torch.cat([class_scores(model, x[s]).argmax(1) for s in chunks(len(x), batch_size)])
-
-
-def _project(delta: Tensor, epsilon: float, norm: str) -> Tensor:
-    if norm == "linf":
-        return delta.clamp(-epsilon, epsilon)
-    flat = delta.reshape(len(delta), -1)
-    scale = (epsilon / flat.norm(dim=1).clamp(min=torch.finfo(delta.dtype).tiny)).clamp(max=1.0)
-    return (flat * scale[:, None]).view_as(delta)
-
-
-def _direction(grad: Tensor, norm: str) -> Tensor:
-    if norm == "linf":
-        return grad.sign()
-    flat = grad.reshape(len(grad), -1)
-    return (flat / flat.norm(dim=1, keepdim=True).clamp(min=torch.finfo(grad.dtype).tiny)).view_as(grad)
-
-
-def prediction_attack(
-    model,
-    x: Tensor,
-    *,
-    attack: str = "fgsm",
-    norm: str = "l2",
-    epsilon: float,
-    mask: Tensor | None = None,
-    steps: int = 10,
-    step_size: float | None = None,
-    domain: tuple[float, float] | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Untargeted ε-bounded attack on the predicted class of each row of ``x``, moving only
-    the entries where ``mask`` (broadcasting to ``x``) is True: the fast gradient method
-    (one step of size ε, Goodfellow et al.), the basic iterative method (``steps`` steps of
-    ``step_size``, default 2.5ε/steps, projected onto the ε-ball; Kurakin et al.) or PGD
-    (the same from a uniform random start in the ball; Madry et al.), each in the L∞ or
-    L2 norm, ascending the cross-entropy of the original class. The result stays in
-    ``domain``; all rows are attacked in one batch."""
-    if attack not in PREDICTION_ATTACKS:
-        raise InvalidOptionError(f"unknown attack {attack!r}; choose one of {', '.join(PREDICTION_ATTACKS)}.")
-    if norm not in NORMS:
-        raise InvalidOptionError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}.")
-    if not epsilon > 0:
-        raise InvalidOptionError(f"epsilon must be > 0, got {epsilon}.")
-    x = x.detach()
-    m = torch.ones_like(x) if mask is None else mask.to(device=x.device, dtype=x.dtype).expand_as(x)
-    labels = predicted_classes(model, x)
-    lo, hi = domain if domain is not None else (-torch.inf, torch.inf)
-    delta = torch.zeros_like(x)
-    if attack == "pgd":
-        start = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device) * 2 - 1
-        delta = _project(start * epsilon * m, epsilon, norm)
-    n_steps, alpha = (1, epsilon) if attack == "fgsm" else (steps, step_size or 2.5 * epsilon / steps)
-    for _ in range(n_steps):
-        point = (x + delta).clamp(lo, hi).requires_grad_(True)
-        loss = torch.nn.functional.cross_entropy(class_scores(model, point), labels, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, point)
-        delta = _project((delta + alpha * _direction(grad * m, norm)) * m, epsilon, norm)
-    return (x + delta).clamp(lo, hi).detach()
-
-
-def changes_class(
-    model,
-    x: Tensor,
-    masks: Tensor,
-    *,
-    attack: str = "fgsm",
-    norm: str = "l2",
-    epsilon: float,
-    steps: int = 10,
-    domain: tuple[float, float] | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Bool (M, N): does :func:`prediction_attack` on row i of ``x``, moving only the
-    entries of ``masks[m]`` (each broadcasting to one input), change its predicted class?
-    The M·N attacks run as one batch, mask-major (row m·N + i)."""
-    m, n = len(masks), len(x)
-    rows = x.detach().repeat(m, *[1] * (x.dim() - 1))
-    mask = masks.to(x.device).repeat_interleave(n, 0)
-    adv = prediction_attack(model, rows, attack=attack, norm=norm, epsilon=epsilon, mask=mask, steps=steps,
-                            domain=domain, generator=generator)  # fmt: skip
-    return (predicted_classes(model, adv) != predicted_classes(model, rows)).view(m, n)
