@@ -48,12 +48,20 @@ def jsonable(obj: Any) -> Any:
 @dataclass
 class Outcome:
     """What a check found: a scalar ``value`` (the metric), whether the property ``holds``
-    (None for a pure measurement), and JSON-able ``details`` (the counterexample when it
-    does not hold: inputs, attributions, expected values)."""
+    (None for a pure measurement), JSON-able ``details`` (the counterexample when it
+    does not hold: inputs, attributions, expected values), and the per-sample values the
+    value aggregates (for its bootstrap interval)."""
 
     value: float
     holds: bool | None = None
     details: dict = field(default_factory=dict)
+    #: The per-sample values ``value`` aggregates (a list, or a list of per-sample lists
+    #: for a value aggregated over a grid or several attacks), and the name of the rule
+    #: that aggregates them (``attrbench.leaderboard.intervals.AGGREGATES``); None where
+    #: the value is exact (computed by enumeration, or a verdict), so its interval is
+    #: degenerate.
+    samples: list | None = None
+    aggregate: str | None = None
 
 
 @dataclass(frozen=True)
