@@ -243,7 +243,7 @@ class Bench:
         self.generated = subject_name == GENERATED
         self.subject = None if self.generated else session.subjects.get(self.subject_name).to(session.device)
         guard = Guard(timeout=session.timeout, memory=session.memory, seed=generator.initial_seed())
-        self.ctx = CheckContext(scale=session.scale, generator=generator, guard=guard)
+        self.ctx = CheckContext(scale=session.scale, generator=generator, guard=guard, seed=session.seed)
 
     def run(self, check_fn):
         """Run ``check_fn(method, subject, ctx)``; record; fail if a claimed property is

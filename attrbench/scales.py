@@ -34,6 +34,15 @@ class Scale:
     fragility_step: float
     #: k of the top-k attack and of top-k intersection, as a fraction of the features
     fragility_topk: float
+    #: iterations of the gradient-free (SPSA) Algorithm 1 that methods without a gradient
+    #: face as their self-targeted attack; its step is chosen so that the path length
+    #: (iterations × step) equals Algorithm 1's P·α
+    fragility_spsa_steps: int
+    #: Rademacher directions d per point and SPSA step (Spall 1992): the query budget is
+    #: fragility_spsa_steps × (2d + 1) method evaluations per attacked point
+    fragility_spsa_directions: int
+    #: SPSA probe size c as a fraction of ε: the method is evaluated at x ± c·ε·δ
+    fragility_spsa_c: float
     #: digits samples of the influence-decomposition experiments (001 §4.2, §4.4; None: all)
     influence_samples: int | None
     #: random neuron subsets per sample and size in 001 §4.2's Table 2 (the paper: 500)
@@ -51,7 +60,7 @@ SCALES: dict[str, Scale] = {
         "quick", hypothesis_examples=25, max_samples=8,
         n_subsets=20, sensitivity_n_samples=8, sensitivity_n_grid=6,
         fragility_samples=4, fragility_epsilons=(0.02, 0.05), fragility_steps=8, fragility_step=0.25,
-        fragility_topk=0.1,
+        fragility_topk=0.1, fragility_spsa_steps=2, fragility_spsa_directions=1, fragility_spsa_c=0.25,
         influence_samples=8, influence_subsets=2, influence_full_grid=False,
         lipschitz_pairs=8, lipschitz_ascent_steps=3,
     ),
@@ -59,7 +68,7 @@ SCALES: dict[str, Scale] = {
         "standard", hypothesis_examples=100, max_samples=32,
         n_subsets=100, sensitivity_n_samples=64, sensitivity_n_grid=12,
         fragility_samples=8, fragility_epsilons=(0.01, 0.02, 0.05), fragility_steps=15, fragility_step=0.1,
-        fragility_topk=0.1,
+        fragility_topk=0.1, fragility_spsa_steps=5, fragility_spsa_directions=1, fragility_spsa_c=0.25,
         influence_samples=64, influence_subsets=20, influence_full_grid=True,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
     ),
@@ -67,7 +76,8 @@ SCALES: dict[str, Scale] = {
         "paper", hypothesis_examples=500, max_samples=None,
         n_subsets=100, sensitivity_n_samples=1000, sensitivity_n_grid=20,
         fragility_samples=None, fragility_epsilons=(0.005, 0.01, 0.02, 0.05), fragility_steps=300,
-        fragility_step=0.0625, fragility_topk=0.1,
+        fragility_step=0.0625, fragility_topk=0.1, fragility_spsa_steps=100, fragility_spsa_directions=8,
+        fragility_spsa_c=0.25,
         influence_samples=None, influence_subsets=500, influence_full_grid=True,
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
     ),

@@ -32,8 +32,10 @@ class Plot:
 class Curves:
     """A check whose details hold curves (equal-length lists under ``columns``): written
     as a long CSV beside the suite page, optionally summarised in the page as a table of
-    means over subjects (grouped by ``table``), and drawn as ``plots`` with matplotlib
-    (``attrbench.leaderboard.figures``). ``labels`` are the text columns; the rest are numbers."""
+    means over subjects (grouped by ``table``; with ``pivot``, a label column whose values
+    become the table's columns, each cell the mean of the first of ``table_values``), and
+    drawn as ``plots`` with matplotlib (``attrbench.leaderboard.figures``). ``labels`` are
+    the text columns; the rest are numbers."""
 
     check: str
     columns: tuple[str, ...]
@@ -44,6 +46,7 @@ class Curves:
     table_values: tuple[str, ...] = ()
     plots: tuple[Plot, ...] = ()
     xlog: bool = False
+    pivot: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Fragility (004): the interpretation attacks' invariants, App. F on a linear model, the
-metrics against hand-worked and scipy values, and the suite's check."""
+metrics against hand-worked and scipy values, the gradient-free (SPSA) attack, the attack
+set every method shares, and the suite's check."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,10 +12,11 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from attrbench import methods, subjects
-from attrbench.attacks import importance, interpretation
+from attrbench.attacks import gradient_free, importance, interpretation, shared
 from attrbench.checks import fragility as fr
 from attrbench.checks.context import CheckContext
 from attrbench.errors import InvalidOptionError
+from attrbench.leaderboard import intervals
 from attrbench.scales import get_scale
 
 
@@ -222,30 +225,232 @@ def test_bad_arguments_say_what_to_change():
         interpretation.interpretation_attack(method, model, x, 0, kind="topk", epsilon=-0.1, steps=1)
 
 
-# -- the suite's check ---------------------------------------------------------------------
+# -- the gradient-free attack (SPSA) -------------------------------------------------------
 
 
-def test_check_reports_na_for_targeted_attacks_on_non_differentiable_methods():
-    """Occlusion is not differentiable: its targeted rows are N/A with the reason, and its
-    robustness is the random attack's top-k intersection at the largest ε."""
-    ctx = CheckContext(scale=get_scale("quick"), generator=gen())
-    out = fr.fragility(methods.get("occlusion"), subjects.get("digits/mlp_relu"), ctx)
+def spsa(method, subject, kind, eps, m=8, steps=4, directions=2, c=0.25, seed=0):
+    s = subjects.get(subject)
+    x, t = s.inputs[:m], s.targets[:m]
+    lo, hi = s.domain
+    return s, x, gradient_free.run_spsa_attack(
+        methods.get(method), s.model, x, t, kind=kind, epsilon=[e * (hi - lo) for e in eps], steps=steps,
+        directions=directions, c=c, baseline=s.baseline, generator=gen(seed), domain=s.domain,
+        image_shape=s.truth.get("image_shape"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", interpretation.TARGETED)
+def test_spsa_attack_keeps_the_label_stays_in_the_ball_and_reports_the_real_explanation(kind):
+    """The gradient-free Algorithm 1 keeps Algorithm 1's constraints (label kept, ‖x_adv −
+    x_t‖∞ ≤ ε, x_adv in the domain), its D never falls below D(x_t) (the best-iterate
+    rule starts from x_t), and r_adv is occlusion's R at x_adv, recomputed here."""
+    eps = (0.02, 0.1)
+    s, x, result = spsa("occlusion", "digits/mlp_tanh", kind, eps)
+    lo, hi = s.domain
+    labels = s.model(x).argmax(1)
+    for e, x_adv in zip(eps, result.x_adv):
+        assert torch.equal(s.model(x_adv).argmax(1), labels)
+        assert (x_adv - x).abs().max() <= e * (hi - lo) * (1 + 1e-6)
+        assert x_adv.min() >= lo and x_adv.max() <= hi
+    assert (result.dissimilarity >= result.start_dissimilarity - 1e-7).all()
+    assert result.moved.any()
+    x_rows = result.x_adv.reshape(-1, *x.shape[1:])
+    expected = importance.importance(methods.get("occlusion").attribute(s.model, x_rows, s.targets[:8].repeat(2),
+                                                                        s.baseline))  # fmt: skip
+    assert torch.allclose(result.r_adv, expected, atol=1e-6)
+
+
+class Quadratic(nn.Module):
+    """S(x) = tanh(x)ᵀ M tanh(x) + wᵀx for class 0 (class 1: 0), a smooth score whose
+    gradient map moves with x."""
+
+    def __init__(self, features: int, generator: torch.Generator):
+        super().__init__()
+        self.m = nn.Parameter(torch.randn(features, features, generator=generator, dtype=torch.float64))
+        self.w = nn.Parameter(torch.randn(features, generator=generator, dtype=torch.float64))
+
+    def forward(self, x):
+        h = torch.tanh(x)
+        s = ((h @ self.m) * h).sum(1) + x @ self.w
+        return torch.stack([s, torch.zeros_like(s)], 1)
+
+
+def test_spsa_estimate_of_grad_d_approaches_autograd_as_directions_grow():
+    """For D = −Σ_{i∈B} R(x)ᵢ (top-k D) of the gradient map on a smooth float64 model,
+    the SPSA estimate ĝ = (1/d) Σ_δ (D(x+cδ) − D(x−cδ))/(2c)·δ against autograd's ∇D.
+    Derivation of the bound (Rademacher δ, c → 0): ĝ − g = (1/d) Σ_δ (δδᵀ − I)g, whose
+    i-th entry δᵢ Σ_{l≠i} δₗgₗ has variance (‖g‖² − gᵢ²)/d, so E‖ĝ − g‖² = (F − 1)‖g‖²/d
+    and ‖ĝ‖ ≈ ‖g‖·√(1 + (F − 1)/d); gᵀ(ĝ − g)/‖g‖² has variance
+    2(‖g‖⁴ − Σgᵢ⁴)/(d‖g‖⁴) ≤ 2/d. Hence cos(ĝ, g) ≈ 1/√(1 + (F − 1)/d) to within a few
+    √(2/d): asserted within 4√(2/d) at each d, and → 1 (≥ 0.97) at d = 4096 with F = 16."""
+    torch.manual_seed(0)
+    features, k = 16, 3
+    model = Quadratic(features, gen(5)).eval().requires_grad_(False)
+    x = torch.rand((1, features), generator=gen(6), dtype=torch.float64) - 0.5
+    method = methods.get("gradient")
+    r_t = importance.importance(method.attribute(model, x, 0))
+    top = importance.topk_mask(r_t, k)
+
+    def d_of(points):
+        return -(importance.importance(method.attribute(model, points, 0)) * top).sum(1)
+
+    point = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(d_of(point).sum(), point)
+    cosines = {}
+    for d in (16, 256, 4096):
+        g_hat = gradient_free.spsa_gradient(d_of, x, c=1e-5, directions=d, generator=gen(d))
+        cosines[d] = float(torch.nn.functional.cosine_similarity(g_hat, g).item())
+        expected = 1 / math.sqrt(1 + (features - 1) / d)
+        assert abs(cosines[d] - expected) <= 4 * math.sqrt(2 / d), (d, cosines[d], expected)
+    assert cosines[4096] >= 0.97 and cosines[4096] > cosines[16], cosines
+    assert gradient_free.expected_cosine(features, 4096) == pytest.approx(1 / math.sqrt(1 + 15 / 4096))
+
+
+def test_spsa_on_a_linear_function_is_exact_per_direction():
+    """For f(x) = aᵀx, (f(x + cδ) − f(x − cδ))/(2c) = aᵀδ exactly, so with one direction
+    ĝ = (aᵀδ)δ: ĝ·δ = aᵀδ · F (δ·δ = F), checked by hand."""
+    a = torch.tensor([[1.0, -2.0, 0.5, 3.0]], dtype=torch.float64)
+    x = torch.zeros((1, 4), dtype=torch.float64)
+    g = gradient_free.spsa_gradient(lambda p: (p * a).sum(1), x, c=0.1, directions=1, generator=gen(2))
+    delta = gradient_free.rademacher(1, x, gen(2))[0]
+    assert torch.allclose(g, (a * delta).sum() * delta)
+
+
+def test_spsa_options_are_checked():
+    """A query budget ≤ 0 (fewer than one direction) or a probe size c outside (0, 1] (a
+    fraction of ε) is an InvalidOptionError that says what to use; so is a random kind."""
+    for directions in (0, -1, 1.5, True):
+        with pytest.raises(InvalidOptionError, match="query budget"):
+            spsa("occlusion", "analytic/linear", "topk", (0.05,), directions=directions)
+    for c in (0.0, -0.1, 1.5, math.nan, math.inf):
+        with pytest.raises(InvalidOptionError, match="probe size"):
+            spsa("occlusion", "analytic/linear", "topk", (0.05,), c=c)
+    with pytest.raises(InvalidOptionError, match="ascends D of topk or mass_center"):
+        spsa("occlusion", "analytic/linear", "random", (0.05,))
+    with pytest.raises(InvalidOptionError, match="probe size"):
+        gradient_free.spsa_gradient(lambda p: p.sum(1), torch.zeros(1, 2), c=0.0, directions=4)
+    assert gradient_free.query_budget(5, 1) == 15 and gradient_free.query_budget(100, 8) == 1700
+
+
+# -- the attack set every method faces -----------------------------------------------------
+
+
+class Recording(CheckContext):
+    """A check context that keeps every point the method under test is evaluated at."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.points = {}
+
+    def attribute(self, method, model, x, target, baseline, where=""):
+        self.points[where] = x.detach().clone()
+        return super().attribute(method, model, x, target, baseline, where)
+
+
+def test_every_method_meets_the_same_random_and_transfer_perturbations():
+    """Occlusion and saliency, run in tests with different per-test generators and with the
+    cache emptied in between (so only determinism can make them agree), are evaluated at
+    bit-identical random and transfer points; another run seed draws other random points."""
+    scale, subject = get_scale("quick"), subjects.get("digits/mlp_tanh")
+    seen = {}
+    for method, test_seed in (("occlusion", 11), ("saliency", 12)):
+        shared.clear_cache()
+        ctx = Recording(scale, gen(test_seed), seed=3)
+        fr.fragility(methods.get(method), subject, ctx)
+        seen[method] = ctx.points
+    common = [name for name, family in fr.attack_set() if not name.endswith("@self")]
+    assert len(common) == 1 + len(shared.PANEL) * len(interpretation.TARGETED)
+    for name in common:
+        a, b = seen["occlusion"][f"{name} attack"], seen["saliency"][f"{name} attack"]
+        assert torch.equal(a, b), name
+        assert not torch.equal(a, seen["occlusion"]["original"]), name  # they are perturbations
+    shared.clear_cache()
+    other = Recording(scale, gen(11), seed=4)
+    fr.fragility(methods.get("random"), subject, other)
+    assert not torch.equal(other.points["random attack"], seen["occlusion"]["random attack"])
+
+
+def test_panel_attacks_are_computed_once_per_subject_in_a_process(monkeypatch):
+    """Three methods' tests on one subject run the panel's 3 surrogates × 2 kinds = 6
+    attacks and one random draw; a second subject adds as many. The panel method
+    `gradient` (default options) takes its self attack from the panel: no extra call."""
+    calls = {"transfer": 0, "random": 0}
+    transfer, random_sign = shared.run_interpretation_attack, shared.random_sign
+
+    def count_transfer(*args, **kwargs):
+        calls["transfer"] += 1
+        return transfer(*args, **kwargs)
+
+    def count_random(*args, **kwargs):
+        calls["random"] += 1
+        return random_sign(*args, **kwargs)
+
+    monkeypatch.setattr(shared, "run_interpretation_attack", count_transfer)
+    monkeypatch.setattr(shared, "random_sign", count_random)
+    shared.clear_cache()
+    scale = get_scale("quick")
+    for i, method in enumerate(("gradient", "occlusion", "random")):
+        out = fr.fragility(methods.get(method), subjects.get("analytic/linear"), CheckContext(scale, gen(i)))
+        assert calls == {"transfer": 6, "random": 1}, (method, calls)
+    assert out.details["attacks"]["topk@self"].startswith("gradient-free")
+    fr.fragility(methods.get("occlusion"), subjects.get("digits/mlp_tanh"), CheckContext(scale, gen(9)))
+    assert calls == {"transfer": 12, "random": 2}
+
+
+def test_occlusion_now_faces_targeted_attacks_and_its_worst_case_is_at_most_random():
+    """Occlusion is not differentiable: it meets the six transfer attacks and the SPSA self
+    attacks, every one with finite metrics, and its robustness (the worst case) is at most
+    its top-k intersection under random noise at the largest ε (the minimum over a set
+    that contains it)."""
+    scale = get_scale("quick")
+    out = fr.fragility(methods.get("occlusion"), subjects.get("digits/cnn_relu"), CheckContext(scale, gen()))
     d = out.details
-    na = [i for i, a in enumerate(d["attack"]) if a in interpretation.TARGETED]
-    assert na and all(d["status"][i] == fr.NOT_DIFFERENTIABLE for i in na)
-    assert all(math.isnan(d["topk_intersection"][i]) for i in na)
-    last_random = [i for i, a in enumerate(d["attack"]) if a == "random"][-1]
-    assert d["strongest attack"] == "random" and out.value == d["topk_intersection"][last_random]
+    last = {d["attack"][i]: d["topk_intersection"][i] for i, f in enumerate(d["epsilon_fraction"])
+            if f == scale.fragility_epsilons[-1]}  # fmt: skip
+    assert set(last) == {name for name, _ in fr.attack_set()}
+    assert out.value <= last["random"]
+    assert out.value == min(last.values())
+    assert d["attacks"]["mass_center@self"].startswith("gradient-free Algorithm 1 (budget 6)")
+    for i, attack in enumerate(d["attack"]):
+        assert all(math.isfinite(d[m][i]) for m in ("topk_intersection", "spearman", "center_shift")), attack
 
 
-def test_check_summary_is_the_strongest_attack_at_the_largest_epsilon():
-    """Saliency on digits/cnn_tanh: the value is the smallest top-k intersection among the
-    attacks at the largest ε, and every (attack, ε) has all three metrics."""
+@pytest.mark.parametrize("subject", ["analytic/linear", "digits/mlp_tanh"])
+def test_no_cell_is_missing_for_any_builtin(subject):
+    """Every built-in that applies to the subject has all nine attacks at every ε, with
+    finite top-k intersection, Spearman, centre shift and moved fraction (no N/A, no NaN)."""
+    scale, s = get_scale("quick"), subjects.get(subject)
+    names = [name for name, _ in fr.attack_set()]
+    for i, method in enumerate(methods.available()):
+        if not methods.default_registry.entry(method).applies_to(s.tags):
+            continue
+        d = fr.fragility(methods.get(method), s, CheckContext(scale, gen(i))).details
+        assert d["attack"] == [n for n in names for _ in scale.fragility_epsilons], method
+        for column in ("topk_intersection", "spearman", "center_shift", "moved"):
+            assert all(math.isfinite(v) for v in d[column]), (method, column)
+
+
+def test_check_value_is_the_min_of_means_of_its_samples():
+    """Outcome.samples is samples × attacks (top-k intersection per sample at the largest
+    ε), aggregated by min_of_means; the aggregate reproduces the value, each column's mean
+    is that attack's row at the largest ε, and the value is the smallest of them."""
     scale = get_scale("quick")
     out = fr.fragility(methods.get("saliency"), subjects.get("digits/cnn_tanh"), CheckContext(scale, gen()))
     d = out.details
-    assert len(d["attack"]) == len(interpretation.KINDS) * len(scale.fragility_epsilons)
+    a = np.asarray(out.samples)
+    assert a.shape == (scale.fragility_samples, len(fr.attack_set())) and out.aggregate == "min_of_means"
+    assert intervals.aggregate(out.samples, out.aggregate) == pytest.approx(out.value, abs=1e-12)
     last = [i for i, f in enumerate(d["epsilon_fraction"]) if f == scale.fragility_epsilons[-1]]
-    assert out.value == min(d["topk_intersection"][i] for i in last)
-    assert all(math.isfinite(d[m][i]) for m in ("topk_intersection", "spearman", "center_shift") for i in last)
+    assert a.mean(0) == pytest.approx([d["topk_intersection"][i] for i in last], abs=1e-12)
+    assert out.value == pytest.approx(min(d["topk_intersection"][i] for i in last), abs=1e-12)
+    assert d["strongest attack"] == d["attack"][min(last, key=lambda i: d["topk_intersection"][i])]
     assert d["samples"] == scale.fragility_samples and d["k"] == round(0.1 * 64)
+
+
+def test_check_rejects_a_bad_spsa_budget_in_the_scale():
+    """A scale with no SPSA direction or a probe size of 0 is refused before any attack."""
+    subject = subjects.get("analytic/linear")
+    for bad in ({"fragility_spsa_directions": 0}, {"fragility_spsa_c": 0.0}):
+        scale = dataclasses.replace(get_scale("quick"), **bad)
+        with pytest.raises(InvalidOptionError):
+            fr.fragility(methods.get("occlusion"), subject, CheckContext(scale, gen()))

@@ -39,12 +39,14 @@ def check(**info) -> Callable[[Callable], Callable]:
 
 @dataclass
 class CheckContext:
-    """The scale preset, a generator seeded for this test, and the guard (limits, seed and
-    determinism check) of this test's method calls."""
+    """The scale preset, a generator seeded for this test, the guard (limits, seed and
+    determinism check) of this test's method calls, and the run's seed (--attrbench-seed:
+    for draws that must not depend on the test, e.g. perturbations every method meets)."""
 
     scale: Scale
     generator: torch.Generator
     guard: Guard = field(default_factory=Guard)
+    seed: int = 0
 
     def samples(self, subject, limit: int | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
         """The first ``limit`` (default ``scale.max_samples``; None: all) inputs with their

@@ -1,9 +1,22 @@
 """Fragility of explanations (Ghorbani et al., 004 §2.1, §2.3, §3, App. A and D).
 
-Each sample is attacked (``attrbench.attacks.interpretation``) with random sign noise and, for
-differentiable methods, the top-k and mass-center attacks of Algorithm 1, at every ε of
-the scale's grid, keeping the predicted label. The normalised importance R(x_t) is then
-compared with R(x_adv) by three metrics (§2.3, App. D), each averaged over samples:
+Every method meets the same attack set, at every ε of the scale's grid, each attack
+keeping the predicted label within the ε-ball ∩ the domain:
+
+- ``random``: random sign noise (004 §3), drawn once per subject from a generator of the
+  run's seed and the subject, so every method sees the same perturbed inputs;
+- ``topk@s``, ``mass_center@s`` for each surrogate s of the panel
+  (``attrbench.attacks.shared.PANEL``: gradient, Gradient×Input, IG): the top-k and
+  mass-center attacks of Algorithm 1 (App. A) computed against s, once per subject in a
+  process, and applied to every method (transfer attacks);
+- ``topk@self``, ``mass_center@self``: the same two attacks against the method itself —
+  white-box Algorithm 1 where it is differentiable (for a panel method with its default
+  options, its own transfer attack), and for the rest the gradient-free version with
+  SPSA estimates of ∇D through the method's output (``attrbench.attacks.gradient_free``)
+  at the scale's query budget.
+
+The normalised importance R_m(x_t) of the method under test is then compared with
+R_m(x_adv) by three metrics (§2.3, App. D), each averaged over samples:
 
 - Spearman rank correlation of R(x_t) and R(x_adv) (↑: 1 = same order);
 - top-k intersection: the fraction of the k most important features of R(x_t) that are
@@ -11,10 +24,10 @@ compared with R(x_adv) by three metrics (§2.3, App. D), each averaged over samp
 - centre-of-mass shift ‖C(x_adv) − C(x_t)‖₂ in pixels (↓; feature indices for inputs with
   no pixel grid).
 
-The summary (the row's value, ``robustness`` ↑) is the mean top-k intersection under the
-strongest attack (the lowest top-k intersection) at the largest ε. Methods that are not
-differentiable get the random perturbation only, so their robustness is measured against
-random noise alone; their targeted cells are N/A.
+The summary (the row's value, ``robustness`` ↑) is the worst case over the common set: the
+lowest mean top-k intersection over the attacks at the largest ε. ``Outcome.samples``
+holds each sample's top-k intersection there under every attack (samples × attacks),
+aggregated by ``min_of_means``.
 """
 
 from __future__ import annotations
@@ -26,13 +39,23 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor
 
-from attrbench.attacks.importance import center_of_mass, feature_positions, topk_mask
-from attrbench.attacks.interpretation import KINDS, TARGETED, run_interpretation_attack
+from attrbench.attacks import shared
+from attrbench.attacks.gradient_free import check_spsa_options, query_budget, run_spsa_attack
+from attrbench.attacks.importance import center_of_mass, feature_positions, importance, topk_mask
+from attrbench.attacks.interpretation import TARGETED, repeat_baseline, run_interpretation_attack
 from attrbench.checks.context import CheckContext, check
+from attrbench.guard import Guard
 from attrbench.results import Outcome
 from attrbench.suite import Curves, Plot, Suite
 
-NOT_DIFFERENTIABLE = "N/A: the method is not differentiable, so only the random perturbation applies"
+
+def attack_set() -> list[tuple[str, str]]:
+    """(attack, family) of the common set, in column order."""
+    return [
+        ("random", "random"),
+        *((f"{kind}@{s}", f"transfer {kind}") for kind in TARGETED for s in shared.PANEL),
+        *((f"{kind}@self", f"self {kind}") for kind in TARGETED),
+    ]
 
 
 def topk_intersection(r1: Tensor, r2: Tensor, k: int) -> Tensor:
@@ -64,54 +87,106 @@ def _mean(values: Tensor) -> float:
 
 @check(suite="fragility", check="fragility", metric="robustness", direction="higher")
 def fragility(method, subject, ctx: CheckContext) -> Outcome:
-    """The three attacks at every ε of ``scale.fragility_epsilons`` (× the domain width),
-    ``scale.fragility_steps`` iterations of step ``scale.fragility_step`` × ε, k =
-    ``scale.fragility_topk`` of the features, on ``scale.fragility_samples`` samples with the
-    subject's baseline. The details hold, per (attack, ε), the three metrics, the
-    fraction of samples the attack moved while keeping the label, and a status."""
-    x, t, b = ctx.samples(subject, ctx.scale.fragility_samples or len(subject.inputs))
+    """The common attack set (module doc) at every ε of ``scale.fragility_epsilons`` (× the
+    domain width), ``scale.fragility_steps`` iterations of step ``scale.fragility_step`` × ε
+    (the SPSA attack: ``scale.fragility_spsa_steps`` iterations of the same path length,
+    ``scale.fragility_spsa_directions`` directions, probes at ± ``scale.fragility_spsa_c``
+    × ε), k = ``scale.fragility_topk`` of the features, on ``scale.fragility_samples``
+    samples with the subject's baseline. The details hold, per (attack, ε), the three
+    metrics and the fraction of samples the attack moved while keeping the label, and how
+    each attack ran."""
+    scale = ctx.scale
+    check_spsa_options(scale.fragility_spsa_directions, scale.fragility_spsa_c)
+    x, t, b = ctx.samples(subject, scale.fragility_samples or len(subject.inputs))
     lo, hi = subject.domain
-    fractions = list(ctx.scale.fragility_epsilons)
+    fractions = list(scale.fragility_epsilons)
     eps = [f * (hi - lo) for f in fractions]
     image_shape = subject.truth.get("image_shape")
     positions = feature_positions(x, image_shape)
-    n_features = positions.shape[0]
-    k = max(1, round(ctx.scale.fragility_topk * n_features))
-    rows: dict[str, list] = {c: [] for c in ("attack", "epsilon_fraction", "epsilon", "topk_intersection",
-                                             "spearman", "center_shift", "moved", "status")}  # fmt: skip
-    notes = {}
-    for kind in KINDS:
-        if kind in TARGETED and not method.differentiable:
-            for f, e in zip(fractions, eps):
-                _add(rows, kind, f, e, math.nan, math.nan, math.nan, math.nan, NOT_DIFFERENTIABLE)
-            continue
-        result = run_interpretation_attack(
-            method, subject.model, x, t, kind=kind, epsilon=eps, steps=ctx.scale.fragility_steps,
-            step_size=[ctx.scale.fragility_step * e for e in eps], k=k, baseline=b, generator=ctx.generator,
-            domain=subject.domain, image_shape=image_shape, guard=ctx.guard,
-        )  # fmt: skip
-        notes[kind] = result.note + (f"; gradient through a softplus surrogate ({result.surrogate} ReLUs)"
-                                     if result.surrogate else "")  # fmt: skip
-        for g, (f, e) in enumerate(zip(fractions, eps)):
-            rows_g = slice(g * len(x), (g + 1) * len(x))
-            r0, r1 = result.r_start[rows_g], result.r_adv[rows_g]
-            _add(rows, kind, f, e, _mean(topk_intersection(r0, r1, k)), _mean(spearman(r0, r1)),
-                 _mean(center_shift(r0, r1, positions)), float(result.moved[rows_g].double().mean()), "ok")  # fmt: skip
-    last = [i for i, f in enumerate(rows["epsilon_fraction"]) if f == fractions[-1] and rows["status"][i] == "ok"]
-    strongest = min(last, key=lambda i: (rows["topk_intersection"][i], rows["attack"][i]))
+    k = max(1, round(scale.fragility_topk * positions.shape[0]))
+    grid = shared.Grid(tuple(eps), scale.fragility_steps, tuple(scale.fragility_step * e for e in eps), k, ctx.seed)
+    n, g = len(x), len(eps)
+    x_t, t_rows, b_rows = x.repeat(g, *[1] * (x.dim() - 1)), t.repeat(g), repeat_baseline(b, x, g)
+
+    def explain(points: Tensor, where: str) -> Tensor:
+        return importance(ctx.attribute(method, subject.model, points, t_rows, b_rows, where=where).detach())
+
+    r_t = explain(x_t, "original")
+    found = {}  # attack -> (R_m(x_adv), moved, note)
+    for name, p in _common_perturbations(subject, x, t, b, grid, ctx).items():
+        found[name] = (explain(p.x_adv, f"{name} attack"), p.moved, p.note)
+    options = dict(epsilon=eps, baseline=b, domain=subject.domain, image_shape=image_shape, guard=ctx.guard,
+                   r_start=r_t, k=k)  # fmt: skip
+    for kind in TARGETED:
+        found[f"{kind}@self"] = _self_attack(method, kind, subject, x, t, options, found, scale, ctx)
+
+    rows: dict[str, list] = {c: [] for c in ("attack", "family", "epsilon_fraction", "epsilon", "topk_intersection",
+                                             "spearman", "center_shift", "moved")}  # fmt: skip
+    per_sample = []  # at the largest ε: one column per attack
+    for name, family in attack_set():
+        r_adv, moved, _ = found[name]
+        for e, (f, radius) in enumerate(zip(fractions, eps)):
+            part = slice(e * n, (e + 1) * n)
+            topk = topk_intersection(r_t[part], r_adv[part], k)
+            values = (name, family, f, radius, _mean(topk), _mean(spearman(r_t[part], r_adv[part])),
+                      _mean(center_shift(r_t[part], r_adv[part], positions)), float(moved[part].double().mean()))
+            for column, value in zip(rows, values):
+                rows[column].append(value)
+        per_sample.append(topk.double().tolist())
+    samples = np.asarray(per_sample).T  # (samples, attacks)
+    means = samples.mean(0)
+    strongest = int(np.argmin(means))  # the first of equal means, in column order
     return Outcome(
-        value=rows["topk_intersection"][strongest],
+        value=float(means[strongest]),
         holds=None,
         details={
-            "samples": len(x), "k": k, "features": n_features, "steps": ctx.scale.fragility_steps,
-            "strongest attack": rows["attack"][strongest], "attacks": notes, **rows,
+            "samples": n, "k": k, "features": positions.shape[0], "steps": scale.fragility_steps,
+            "panel": list(shared.PANEL), "strongest attack": attack_set()[strongest][0],
+            "attacks": {name: note for name, (_, _, note) in found.items()}, **rows,
         },  # fmt: skip
+        samples=samples.tolist(),
+        aggregate="min_of_means",
     )
 
 
-def _add(rows, attack, fraction, epsilon, topk, rho, shift, kept, status) -> None:
-    for column, value in zip(rows, (attack, fraction, epsilon, topk, rho, shift, kept, status)):
-        rows[column].append(value)
+def _common_perturbations(subject, x, t, b, grid: shared.Grid, ctx: CheckContext) -> dict:
+    """The random and transfer perturbations of ``subject`` (cached; module doc of
+    ``attrbench.attacks.shared``), the panel's calls under a guard of their own."""
+    guard = Guard(timeout=ctx.guard.timeout, memory=ctx.guard.memory, seed=shared.panel_seed(grid.seed, subject.name),
+                  check_determinism=False, check="fragility transfer panel")  # fmt: skip
+    found = {"random": shared.random_perturbation(subject.name, subject.model, x, grid=grid, domain=subject.domain)}
+    with guard.scope():
+        for kind in TARGETED:
+            for s in shared.PANEL:
+                p = shared.transfer_perturbation(
+                    s, kind, subject.name, subject.model, x, t, b, grid=grid, domain=subject.domain,
+                    image_shape=subject.truth.get("image_shape"), guard=guard,
+                )  # fmt: skip
+                surrogate = f"; gradient through a softplus surrogate ({p.surrogate} ReLUs)" if p.surrogate else ""
+                found[f"{kind}@{s}"] = shared.Perturbation(p.x_adv, p.moved, f"against {s}: {p.note}{surrogate}")
+    return found
+
+
+def _self_attack(method, kind: str, subject, x, t, options: dict, found: dict, scale, ctx) -> tuple:
+    """(R_m(x_adv), moved, note) of the ``kind`` attack against ``method`` itself."""
+    if method.name in shared.PANEL and not method.params:
+        r_adv, moved, note = found[f"{kind}@{method.name}"]
+        return r_adv, moved, f"white-box: the panel's own attack on {method.name} ({note})"
+    steps = scale.fragility_steps
+    if method.differentiable:
+        result = run_interpretation_attack(
+            method, subject.model, x, t, kind=kind, steps=steps, generator=ctx.generator,
+            step_size=[scale.fragility_step * e for e in options["epsilon"]], **options,
+        )  # fmt: skip
+        surrogate = f"; gradient through a softplus surrogate ({result.surrogate} ReLUs)" if result.surrogate else ""
+        return result.r_adv, result.moved, f"white-box Algorithm 1: {result.note}{surrogate}"
+    spsa_steps, d = scale.fragility_spsa_steps, scale.fragility_spsa_directions
+    result = run_spsa_attack(
+        method, subject.model, x, t, kind=kind, steps=spsa_steps, directions=d, c=scale.fragility_spsa_c,
+        step_size=[scale.fragility_step * steps / spsa_steps * e for e in options["epsilon"]],
+        generator=ctx.generator, **options,
+    )  # fmt: skip
+    return result.r_adv, result.moved, f"gradient-free Algorithm 1 (budget {query_budget(spsa_steps, d)}): {result.note}"
 
 
 SUITE = Suite(
@@ -121,13 +196,19 @@ SUITE = Suite(
     description=(
         "Fragility of explanations (Ghorbani et al., 004): each sample is perturbed within "
         "an L∞ ball of radius ε (a fraction of the domain width) so that the predicted "
-        "label is kept — by random sign noise (004 §3) and, for differentiable methods, "
-        "by the top-k and mass-center attacks of Algorithm 1 (App. A), whose gradient goes "
-        "through a softplus copy of ReLU networks (footnote c) — and the normalised "
-        "importance R = |A| / Σ|A| (§2.1) before and after is compared by Spearman rank "
-        "correlation (↑), top-k intersection (↑, k = 10 % of the features) and the shift of "
-        "the centre of saliency mass in pixels (↓; §2.3, App. D). The score `robustness` "
-        "is the mean top-k intersection under the strongest attack at the largest ε (↑)."
+        "label is kept, and the normalised importance R = |A| / Σ|A| (§2.1) before and "
+        "after is compared by Spearman rank correlation (↑), top-k intersection (↑, k = "
+        "10 % of the features) and the shift of the centre of saliency mass in pixels (↓; "
+        "§2.3, App. D). Every method meets the same nine attacks: random sign noise (§3; "
+        "the same perturbed inputs for every method), the top-k and mass-center attacks of "
+        "Algorithm 1 (App. A) computed against each of a fixed panel of differentiable "
+        "surrogates — gradient, Gradient×Input, IG — and transferred (`topk@gradient`, …), "
+        "and the same two attacks against the method itself (`topk@self`, "
+        "`mass_center@self`): white-box where it is differentiable, gradient-free (SPSA "
+        "estimates of ∇D through its own output, a stated query budget) where it is not. "
+        "Gradients of ReLU networks go through a softplus copy (footnote c). The score "
+        "`robustness` is the worst case over the nine: the lowest mean top-k intersection "
+        "at the largest ε (↑)."
     ),
     summary_metrics=("robustness",),
     direction="higher",
@@ -135,36 +216,42 @@ SUITE = Suite(
     subjects={"fragility": ("digits/cnn_*", "digits/mlp_*", "analytic/linear")},
     page="fragility.md",
     notes=(
-        "**Targeted cells of non-differentiable methods are N/A**: occlusion, Shapley "
-        "sampling, the windowed occlusion and the random control have no gradient to "
-        "follow, so they meet only the random perturbation and their robustness is an "
-        "upper bound (random noise is the weakest attack).\n\n"
+        "**One attack set.** No cell is N/A: occlusion, Shapley sampling, the windowed "
+        "occlusion, the influence decomposition and the random control meet the transfer "
+        "attacks and a gradient-free self attack (SPSA, Spall 1992: per step d Rademacher "
+        "directions, the method evaluated at x ± c·ε·δ; budget per point = SPSA steps × "
+        "(2d + 1) method evaluations, in each row's details). The SPSA attack is weaker "
+        "than white-box Algorithm 1 at equal steps, so for those methods the self column "
+        "is an upper bound on their fragility; the transfer columns are the same attacks "
+        "for everyone.\n\n"
         "**Linear model** (`analytic/linear`, App. F): the gradient and saliency maps "
         "are the weights and no attack moves them (top-k intersection and Spearman 1). "
         "Gradient×Input, IG and DeepLIFT equal w ⊙ (x − x̄) there, which moves with x: "
         "an attack can reorder features whose |wᵢxᵢ| lie within ε|wᵢ| + ε|wⱼ| of each "
         "other, so App. F's robustness does not carry over to them (tests/"
         "test_fragility.py).\n\n"
-        "**ReLU networks**: the attack follows the gradient of D through the softplus "
-        "copy and picks its iterate by that copy's D; the reported metrics compare the "
-        "real network's explanations. ε-LRP barely moves under it: on the softplus copy "
-        "ε-LRP is no longer Gradient×Input (003 Prop. 3), so its gradient points "
-        "elsewhere — a limit of the surrogate, not evidence of robustness."
+        "**ReLU networks**: the white-box and transfer attacks follow the gradient of D "
+        "through the softplus copy and pick their iterate by that copy's D; the reported "
+        "metrics compare the real network's explanations. ε-LRP barely moves under its own "
+        "white-box attack: on the softplus copy ε-LRP is no longer Gradient×Input (003 "
+        "Prop. 3), so its gradient points elsewhere — a limit of the surrogate, which the "
+        "transfer attack from Gradient×Input does not share."
     ),
     curves=Curves(
         "fragility",
-        ("epsilon_fraction", "attack", "epsilon", "topk_intersection", "spearman", "center_shift",
-         "moved", "status"),
+        ("epsilon_fraction", "attack", "family", "epsilon", "topk_intersection", "spearman", "center_shift", "moved"),
         "fragility_curves.csv",
         x="epsilon_fraction",
-        labels=("attack", "status"),
-        table=("method", "attack", "epsilon_fraction"),
-        table_values=("topk_intersection", "spearman", "center_shift", "moved"),
+        labels=("attack", "family"),
+        table=("method", "epsilon_fraction"),
+        table_values=("topk_intersection",),
+        pivot="attack",
         plots=(
-            Plot("fragility_topk.png", "topk_intersection", panel="method", line="attack",
+            Plot("fragility_topk.png", "topk_intersection", panel="method", line="family",
                  caption="Top-k intersection against ε (fraction of the domain width), mean over "
-                 "subjects, one panel per method and one line per attack, as 004 Figure 2."),
-            Plot("fragility_spearman.png", "spearman", panel="method", line="attack",
+                 "subjects and, for the transfer families, over the panel's three surrogates; one "
+                 "panel per method and one line per attack family, as 004 Figure 2."),
+            Plot("fragility_spearman.png", "spearman", panel="method", line="family",
                  caption="Spearman rank correlation against ε, as above."),
         ),
     ),

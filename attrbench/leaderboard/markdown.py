@@ -204,7 +204,10 @@ def _curves_section(records: list[Record], curves: Curves) -> str:
 
 def curve_table(frame: pd.DataFrame, curves: Curves) -> str:
     """Means over subjects of ``curves.table_values`` per ``curves.table`` group; a group
-    whose rows all have a status other than "ok" shows that status instead."""
+    whose rows all have a status other than "ok" shows that status instead. With
+    ``curves.pivot`` the values of that column become the table's columns."""
+    if curves.pivot:
+        return _pivot_table(frame, curves)
     rows = []
     for key, group in frame.groupby(list(curves.table), sort=True):
         statuses = set(group["status"]) if "status" in group else {"ok"}
@@ -217,6 +220,23 @@ def curve_table(frame: pd.DataFrame, curves: Curves) -> str:
         rows.append([*(f"{v:g}" if isinstance(v, float) else str(v) for v in key), *cells])
     headers = [*curves.table, *(_header(c, _DIRECTIONS.get(c, "higher")) for c in curves.table_values)]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _pivot_table(frame: pd.DataFrame, curves: Curves) -> str:
+    """Rows grouped by ``curves.table``, one column per value of ``curves.pivot`` (in order
+    of first appearance), each cell the mean over subjects of ``curves.table_values[0]``."""
+    value = curves.table_values[0]
+    columns = list(dict.fromkeys(frame[curves.pivot]))
+    rows = []
+    for key, group in frame.groupby(list(curves.table), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        cells = [_fmt(_finite_mean(group.loc[group[curves.pivot] == c, value])) for c in columns]
+        rows.append([*(f"{v:g}" if isinstance(v, float) else str(v) for v in key), *cells])
+    arrow = _header(value, _DIRECTIONS.get(value, "higher"))
+    headers = [*curves.table, *(f"{c}" for c in columns)]
+    return f"{arrow}, mean over subjects, per {curves.pivot}:\n\n" + tabulate(
+        rows, headers=headers, tablefmt="github", disable_numparse=True
+    )
 
 
 #: Directions of curve columns shown in a curve table (higher is better unless listed).
