@@ -27,6 +27,7 @@ SUITE_MARKERS = {
     "sensitivity_n": "Sensitivity-n (003 §4)",
     "fragility": "fragility of explanations under attack (004)",
     "boolean": "higher-order Boolean recovery (001)",
+    "sanity": "sanity checks: maps change with the weights and the class (Adebayo et al. 2018)",
 }
 SCALE_NAMES = ("quick", "standard", "paper")
 _STATE = pytest.StashKey["BenchSession"]()
