@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from attrbench.checks.context import CheckContext, check
 from attrbench.checks.fragility import spearman
 from attrbench.errors import InvalidOptionError, UnsupportedModelError
-from attrbench.methods.output import as_targets, expand_baseline
+from attrbench.functional import as_targets, expand_baseline
 from attrbench.results import Outcome
 from attrbench.suite import HOLDS_RATE, Curves, Plot, Suite
 
