@@ -196,5 +196,6 @@ class Catalog:
         if name not in self.entries:
             near = difflib.get_close_matches(name, self.entries, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-            raise self.unknown_error(f"no {self.long_noun or self.noun} named {name!r}.{hint} {self.unknown_hint}".rstrip())
+            message = f"no {self.long_noun or self.noun} named {name!r}.{hint} {self.unknown_hint}"
+            raise self.unknown_error(message.rstrip())
         return self.entries[name]

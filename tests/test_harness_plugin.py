@@ -415,7 +415,9 @@ def test_fixtures_hand_suites_their_settings(pytester):
         test_fixtures="""
         import torch
 
-        def test_settings(attrbench_scale, attrbench_device, attrbench_methods, attrbench_subjects, attrbench_generator):
+        def test_settings(
+            attrbench_scale, attrbench_device, attrbench_methods, attrbench_subjects, attrbench_generator
+        ):
             assert attrbench_scale.name == "quick" and attrbench_scale.hypothesis_examples == 25
             assert attrbench_device == "cpu"
             assert attrbench_methods == ["saliency"]
@@ -423,7 +425,10 @@ def test_fixtures_hand_suites_their_settings(pytester):
             print("DRAW", float(torch.rand(1, generator=attrbench_generator)))
         """
     )
-    common = ["-s", "-p", "no:hypothesispytest", "--attrbench-scale", "quick", "--method", "saliency", "--subject", "analytic/linear*"]
+    common = [
+        "-s", "-p", "no:hypothesispytest", "--attrbench-scale", "quick",
+        "--method", "saliency", "--subject", "analytic/linear*",
+    ]  # fmt: skip
 
     def draw(seed: str) -> str:
         result = pytester.runpytest_subprocess(*common, "--attrbench-seed", seed)
