@@ -30,7 +30,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -245,7 +245,7 @@ class Guard:
     _scope: _Scope | None = field(default=None, init=False, repr=False)
 
     @contextlib.contextmanager
-    def scope(self) -> Iterator["Guard"]:
+    def scope(self) -> Iterator[Guard]:
         """One test's calls, made cheaper: the global RNG states are saved when the block
         starts and restored when it ends (every call is still seeded the same way), and
         each model's parameters, modes and flags are recorded at its first call and every

@@ -19,7 +19,8 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
 
 from attrbench.errors import AttrbenchError, PluginError
 
@@ -103,7 +104,7 @@ class Catalog:
         return self.entries[entry.name]
 
     # -- discovery ----------------------------------------------------------------
-    def discover(self) -> "Catalog":
+    def discover(self) -> Catalog:
         if self.discovered or self._discovering:
             return self
         self._discovering = True

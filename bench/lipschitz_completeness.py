@@ -24,7 +24,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from tabulate import tabulate
 

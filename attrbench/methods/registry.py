@@ -17,7 +17,8 @@ import inspect
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from attrbench.errors import (
     DuplicateMethodError,
@@ -161,7 +162,7 @@ class Method:
     mask (M, features), called with the method's parameters (001 §3).
     """
 
-    def __init__(self, entry: "MethodEntry", params: Mapping[str, Any], impl: Callable, subsets=None):
+    def __init__(self, entry: MethodEntry, params: Mapping[str, Any], impl: Callable, subsets=None):
         self.name = entry.name
         self.claims = entry.claims
         self.needs_baseline = entry.needs_baseline
