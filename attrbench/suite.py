@@ -9,7 +9,7 @@ This module imports no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 #: The summary rule "fraction of the method's verdict rows that hold"; any other metric
 #: name in ``Suite.summary_metrics`` means the mean ``value`` of the rows with it.
