@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from attrbench import methods, subjects
-from attrbench.checks import axioms, boolean, sensitivity_n
+from attrbench.checks import axioms, boolean, sanity, sensitivity_n
 from attrbench.checks.context import CheckContext
 from attrbench.checks.generated import generated
 from attrbench.leaderboard.intervals import AGGREGATES, aggregate, as_array
@@ -138,3 +138,11 @@ def test_record_keeps_samples_and_rule():
     record = Record.from_outcome(outcome, claimed=False, **columns)
     assert record.aggregate == "max" and aggregate(record.samples, "max") == record.value
     assert json_samples([float("nan"), float("inf"), [1.0, float("-inf")]]) == [None, "inf", [1.0, "-inf"]]
+
+
+@pytest.mark.parametrize("check", [sanity.model_randomization, sanity.target_sensitivity], ids=lambda c: c.__name__)
+def test_sanity_checks_keep_one_similarity_per_sample_and_their_mean(check):
+    """The sanity checks report the mean Spearman similarity over ``scale.sanity_samples``
+    (8 at quick) samples: the rule is "mean" over one value per sample."""
+    outcome = run(check, "saliency", "digits/mlp_relu")
+    assert_recomputes(outcome, "mean", n_samples=get_scale("quick").sanity_samples)

@@ -177,6 +177,8 @@ def cascading_randomization(
         value=value,
         holds=value < threshold,
         details={"samples": len(x), "threshold": threshold, "layers": list(stages[-1].randomized), **curve},
+        samples=curve["per_sample"][-1],
+        aggregate="mean",
     )
 
 
@@ -194,6 +196,8 @@ def other_class_similarity(
     return Outcome(
         value=value,
         holds=value < threshold,
+        samples=rho.tolist(),
+        aggregate="mean",
         details={
             "samples": len(x),
             "threshold": threshold,
@@ -252,6 +256,7 @@ SUITE = Suite(
     },
     page="sanity.md",
     label="sanity",
+    failure_mark="⚠",
     notes=(
         "**Metrics.** Adebayo et al. also report the Spearman correlation without the absolute "
         "value (here `signed_similarity` in the curves CSV), SSIM and HOG similarity. SSIM and "
