@@ -8,7 +8,7 @@ convention, the baseline convention and the chunking live in one place.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn

@@ -30,7 +30,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -245,7 +245,7 @@ class Guard:
     _scope: _Scope | None = field(default=None, init=False, repr=False)
 
     @contextlib.contextmanager
-    def scope(self) -> Iterator["Guard"]:
+    def scope(self) -> Iterator[Guard]:
         """One test's calls, made cheaper: the global RNG states are saved when the block
         starts and restored when it ends (every call is still seeded the same way), and
         each model's parameters, modes and flags are recorded at its first call and every
@@ -305,7 +305,9 @@ class Guard:
         except (Exception, SystemExit) as exc:
             _restore(model, state)
             if _out_of_memory(exc):
-                limit = f"the {self.memory / GIB:.3g} GiB memory limit (--attrbench-memory)" if self.memory else "memory"
+                limit = (
+                    f"the {self.memory / GIB:.3g} GiB memory limit (--attrbench-memory)" if self.memory else "memory"
+                )
                 raise MethodFailure(
                     f"{label} ran out of memory: it asked for more than {limit} allows "
                     f"({type(exc).__name__}: {_first_line(str(exc))}); lower its batch size"
@@ -339,7 +341,9 @@ def _checked_output(label: str, out, x: Tensor) -> Tensor:
     if out.shape != x.shape:
         raise MethodFailure(f"{label} returned shape {tuple(out.shape)} for input {tuple(x.shape)}")
     if out.dtype != x.dtype:
-        raise MethodFailure(f"{label} returned dtype {out.dtype} for input of dtype {x.dtype}; return the input's dtype")
+        raise MethodFailure(
+            f"{label} returned dtype {out.dtype} for input of dtype {x.dtype}; return the input's dtype"
+        )
     if out.device != x.device:
         raise MethodFailure(f"{label} returned a tensor on {out.device} for input on {x.device}")
     bad = ~torch.isfinite(out)

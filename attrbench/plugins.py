@@ -19,7 +19,8 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
 
 from attrbench.errors import AttrbenchError, PluginError
 
@@ -103,7 +104,7 @@ class Catalog:
         return self.entries[entry.name]
 
     # -- discovery ----------------------------------------------------------------
-    def discover(self) -> "Catalog":
+    def discover(self) -> Catalog:
         if self.discovered or self._discovering:
             return self
         self._discovering = True
@@ -195,5 +196,6 @@ class Catalog:
         if name not in self.entries:
             near = difflib.get_close_matches(name, self.entries, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-            raise self.unknown_error(f"no {self.long_noun or self.noun} named {name!r}.{hint} {self.unknown_hint}".rstrip())
+            message = f"no {self.long_noun or self.noun} named {name!r}.{hint} {self.unknown_hint}"
+            raise self.unknown_error(message.rstrip())
         return self.entries[name]

@@ -35,7 +35,7 @@ def _source_text(obj) -> str:
         return ""  # defined in the REPL or in C: only its name is hashed
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _distributions() -> dict[str, list[str]]:
     return metadata.packages_distributions()
 

@@ -266,7 +266,7 @@ class Bench:
             suite=info.suite, check=info.check, metric=info.metric, direction=info.direction,
             method=self.method_name, subject=self.subject_name,
             scale=self.session.scale.name, seed=self.session.seed,
-            source_hash=source_hash, plugin=plugin,
+            source_hash=source_hash, plugin=plugin, kind=self.method.kind,
         )  # fmt: skip
         failure = None
         try:

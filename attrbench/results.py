@@ -10,15 +10,25 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 COLUMNS = (
     "suite", "check", "metric", "direction", "method", "subject",
     "value", "holds", "claimed", "error", "details", "scale", "seed",
-    "source_hash", "plugin",
+    "source_hash", "plugin", "kind", "ci_low", "ci_high",
 )  # fmt: skip
-#: Columns added after the first stored leaderboards, and their value when a row lacks them.
-OPTIONAL_COLUMNS = {"source_hash": "", "plugin": ""}
+#: Record fields kept in results.jsonl only (the per-sample values and their rule are
+#: too long for a CSV cell; the CSV has each row's interval instead).
+STORE_ONLY = ("samples", "aggregate")
+#: Fields added after the first stored leaderboards, and their value when a row lacks them
+#: (an old row has no samples, so its interval is degenerate).
+OPTIONAL_COLUMNS = {
+    "source_hash": "", "plugin": "", "kind": "", "ci_low": None, "ci_high": None, "samples": None, "aggregate": None,
+}  # fmt: skip
+#: The method kind (``attrbench.methods.registry.MethodEntry.kind``) of a reference row:
+#: shown on every leaderboard, never ranked (attrbench.leaderboard.ranking).
+CONTROL_KIND = "control"
 
 #: Score directions and the arrow every table header shows.
 ARROWS = {"higher": "↑", "lower": "↓"}
@@ -43,6 +53,30 @@ def jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     return repr(obj)
+
+
+def json_samples(samples: Any) -> list | None:
+    """Per-sample values (a tensor, array or nested list of numbers) as nested lists of
+    floats that JSON can hold: NaN (an undefined sample) as None, ±inf as "inf"/"-inf"
+    (``numpy.asarray(..., dtype=float)`` reads both back)."""
+    if samples is None:
+        return None
+    if hasattr(samples, "detach"):
+        samples = samples.detach().cpu().double()
+    if hasattr(samples, "tolist"):
+        samples = samples.tolist()
+    return [_json_sample(v) for v in samples]
+
+
+def _json_sample(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_json_sample(u) for u in v]
+    if v is None:
+        return None
+    v = float(v)
+    if math.isnan(v):
+        return None
+    return v if math.isfinite(v) else ("inf" if v > 0 else "-inf")
 
 
 @dataclass
@@ -86,13 +120,26 @@ class Record:
     #: plugin method ("" for attrbench's built-ins). ``attrbench verify`` compares both.
     source_hash: str = ""
     plugin: str = ""
+    #: The method's kind (``MethodEntry.kind``); "control" rows are references, never
+    #: ranked. "" in rows stored before the column existed (the leaderboard then asks the
+    #: method registry).
+    kind: str = ""
+    #: The 95 % interval of ``value`` (attrbench.leaderboard.intervals), filled in when the
+    #: leaderboard is written, from ``samples`` alone; equal to ``value`` where exact.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    #: ``Outcome.samples`` and ``Outcome.aggregate`` (results.jsonl only, see STORE_ONLY).
+    samples: list | None = None
+    aggregate: str | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ARROWS:
             raise ValueError(f"direction must be 'higher' or 'lower', got {self.direction!r}")
+        if self.samples is not None:  # JSON-safe whatever the caller passed (NaN as None)
+            object.__setattr__(self, "samples", json_samples(self.samples))
 
     @classmethod
-    def from_outcome(cls, outcome: Outcome, *, claimed: bool, **columns: Any) -> "Record":
+    def from_outcome(cls, outcome: Outcome, *, claimed: bool, **columns: Any) -> Record:
         value = None if outcome.value is None else float(outcome.value)
         if value is not None and not math.isfinite(value):
             value = None if math.isnan(value) else value
@@ -102,11 +149,13 @@ class Record:
             claimed=bool(claimed),
             error="",
             details=json.dumps(jsonable(outcome.details), sort_keys=True),
+            samples=None if value is None else outcome.samples,
+            aggregate=None if value is None or outcome.samples is None else outcome.aggregate,
             **columns,
         )
 
     @classmethod
-    def from_error(cls, error: str, *, claimed: bool, **columns: Any) -> "Record":
+    def from_error(cls, error: str, *, claimed: bool, **columns: Any) -> Record:
         return cls(value=None, holds=None, claimed=bool(claimed), error=error, details="{}", **columns)
 
     @property
@@ -122,7 +171,7 @@ class Record:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Record":
+    def from_dict(cls, data: Mapping[str, Any]) -> Record:
         names = {f.name for f in fields(cls)}
         data = {**OPTIONAL_COLUMNS, **data}
         missing = names - set(data)

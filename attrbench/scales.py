@@ -53,6 +53,9 @@ class Scale:
     lipschitz_pairs: int
     #: gradient-ascent steps of the Lipschitz search (0: random pairs and bisection only)
     lipschitz_ascent_steps: int
+    #: samples per subject in the sanity suite's model-randomisation and other-class checks
+    #: (Adebayo et al. 2018; None: all of the subject's inputs)
+    sanity_samples: int | None
 
 
 SCALES: dict[str, Scale] = {
@@ -63,6 +66,7 @@ SCALES: dict[str, Scale] = {
         fragility_topk=0.1, fragility_spsa_steps=2, fragility_spsa_directions=1, fragility_spsa_c=0.25,
         influence_samples=8, influence_subsets=2, influence_full_grid=False,
         lipschitz_pairs=8, lipschitz_ascent_steps=3,
+        sanity_samples=8,
     ),
     "standard": Scale(
         "standard", hypothesis_examples=100, max_samples=32,
@@ -71,6 +75,7 @@ SCALES: dict[str, Scale] = {
         fragility_topk=0.1, fragility_spsa_steps=5, fragility_spsa_directions=1, fragility_spsa_c=0.25,
         influence_samples=64, influence_subsets=20, influence_full_grid=True,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
+        sanity_samples=64,
     ),
     "paper": Scale(
         "paper", hypothesis_examples=500, max_samples=None,
@@ -80,6 +85,7 @@ SCALES: dict[str, Scale] = {
         fragility_spsa_c=0.25,
         influence_samples=None, influence_subsets=500, influence_full_grid=True,
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
+        sanity_samples=None,
     ),
 }  # fmt: skip
 SCALE_NAMES = tuple(SCALES)

@@ -9,7 +9,7 @@ This module imports no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 #: The summary rule "fraction of the method's verdict rows that hold"; any other metric
 #: name in ``Suite.summary_metrics`` means the mean ``value`` of the rows with it.
@@ -66,6 +66,10 @@ class Suite:
     notes: str = ""  # a "Notes" section at the end of the page
     curves: Curves | None = None
     verdict_matrix: bool = False  # the leaderboard shows this suite's claimed/holds matrix
+    #: When set, a method with a verdict row of this suite that does not hold gets this mark
+    #: beside its name on every leaderboard page, with a legend line (a sanity suite: such a
+    #: method's other scores are not evidence of quality).
+    failure_mark: str = ""
 
     @property
     def holds_rate(self) -> bool:

@@ -67,7 +67,8 @@ def main(argv=None) -> int:
             per_iteration = (med["long"] - med["short"]) / (LONG - 1)
             rows.append([
                 name + (" (softplus surrogate)" if replaced else ""), method_name,
-                f"{per_iteration * 1e3:.2f}", f"{med['reference'] * 1e3:.2f}", f"{per_iteration / med['reference']:.1f}",
+                f"{per_iteration * 1e3:.2f}", f"{med['reference'] * 1e3:.2f}",
+                f"{per_iteration / med['reference']:.1f}",
             ])  # fmt: skip
     table = tabulate(
         rows, headers=["subject", "method", "ms / iteration", "forward + double backward ms", "ratio ↓"],

@@ -111,7 +111,8 @@ def main(argv=None) -> int:
         warnings.filterwarnings("ignore")
         xq, tq = subject.inputs[:QUANTUS_SAMPLES].numpy(), subject.targets[:QUANTUS_SAMPLES].numpy()
         aq = methods.get("input_x_gradient").attribute(model, *map(torch.from_numpy, (xq, tq)), None).numpy()
-        metric = quantus.SensitivityN(features_in_step=1, normalise=False, disable_warnings=True, return_aggregate=False)
+        metric = quantus.SensitivityN(features_in_step=1, normalise=False, disable_warnings=True,
+                                      return_aggregate=False)  # fmt: skip
 
         def with_quantus():
             return metric(model=model, x_batch=xq, y_batch=tq, a_batch=aq, device="cpu", softmax=False,

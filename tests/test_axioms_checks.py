@@ -115,7 +115,8 @@ def test_saliency_is_not_complete():
 
 @pytest.mark.parametrize(
     ("check", "subject"),
-    [(axioms.dummy, "analytic/dummy"), (axioms.symmetry, "analytic/symmetric"), (axioms.completeness, "analytic/linear"),
+    [(axioms.dummy, "analytic/dummy"), (axioms.symmetry, "analytic/symmetric"),
+     (axioms.completeness, "analytic/linear"),
      (axioms.dummy, "generated"), (axioms.symmetry, "generated"), (axioms.completeness, "generated")],
     ids=lambda v: getattr(getattr(v, "info", None), "check", v),
 )  # fmt: skip
@@ -159,7 +160,8 @@ def rescaled_random(model, x, target, baseline):
     """Noise shifted so that every row sums to F(x) - F(x'): complete by construction."""
     gen = torch.Generator().manual_seed(0)
     noise = torch.randn(x.shape, generator=gen, dtype=x.dtype)
-    t = torch.as_tensor(target).long().expand(len(x)) if torch.as_tensor(target).dim() == 0 else torch.as_tensor(target).long()
+    t = torch.as_tensor(target).long()
+    t = t.expand(len(x)) if t.dim() == 0 else t
     b = torch.zeros_like(x) if baseline is None else torch.as_tensor(baseline, dtype=x.dtype).expand_as(x)
     with torch.no_grad():
         delta = model(x).gather(1, t.view(-1, 1))[:, 0] - model(b).gather(1, t.view(-1, 1))[:, 0]
@@ -209,7 +211,8 @@ def test_a_false_claim_fails_the_axioms_suite_with_its_counterexample(tmp_path):
         textwrap.dedent(CHEAT.format(claims='("completeness",)')), encoding="utf-8"
     )
     common = [sys.executable, "-m", "pytest", str(REPO / "suites"), "-m", "axioms", "--attrbench-scale", "quick",
-              "--no-leaderboard", "-p", "no:cacheprovider", "-q", "-k", "dummy or symmetry or completeness"]  # fmt: skip
+              "--no-leaderboard", "-p", "no:cacheprovider", "-q",
+              "-k", "dummy or symmetry or completeness"]  # fmt: skip
     false = subprocess.run([*common, "--method", "abplug_cheat:rescaled_random"], cwd=tmp_path,
                            capture_output=True, text=True, check=False)  # fmt: skip
     out = false.stdout + false.stderr

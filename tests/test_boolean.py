@@ -159,7 +159,8 @@ def sensitivity_method(sign=1.0):
     def attribute(model, x, target, baseline):
         with torch.no_grad():
             f = model(x)[:, 0]
-            flips = [(model(torch.where(torch.arange(x.shape[1]) == i, 1 - x, x))[:, 0] != f) for i in range(x.shape[1])]
+            columns = torch.arange(x.shape[1])
+            flips = [(model(torch.where(columns == i, 1 - x, x))[:, 0] != f) for i in range(x.shape[1])]
         return sign * torch.stack(flips, 1).to(x.dtype)
 
     return SimpleNamespace(name="sensitivity", attribute=attribute)

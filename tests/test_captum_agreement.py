@@ -117,9 +117,10 @@ def test_trapezoid_integrated_gradients_matches_captum_nodes(subject, use_baseli
 
     Captum 0.9 puts its trapezoid nodes at linspace(0, 1, n) (spacing 1/(n−1)) but weighs
     them 1/n (halved at the ends), so its weights sum to (n−1)/n and every attribution is
-    scaled by 49/50: completeness fails by 2% even on a linear model. attrbench uses the trapezoid weights 1/(n−1) (Sundararajan et al. 2017 Eq. 3
-    is a Riemann approximation of ∫₀¹, whose weights must sum to 1). Dividing by Captum's
-    weight sum leaves the comparison of nodes and gradients at full 1e-5 precision."""
+    scaled by 49/50: completeness fails by 2% even on a linear model. attrbench uses the
+    trapezoid weights 1/(n−1) (Sundararajan et al. 2017 Eq. 3 is a Riemann approximation of
+    ∫₀¹, whose weights must sum to 1). Dividing by Captum's weight sum leaves the comparison
+    of nodes and gradients at full 1e-5 precision."""
     model, x, target, baseline = subject
     b = baseline if use_baseline else None
     ours = methods.get("integrated_gradients", n_steps=N_STEPS, integration="riemann_trapezoid").attribute(
@@ -185,7 +186,8 @@ def test_wrapped_captum_ig_equals_builtin_ig(subject):
     assert method.needs_baseline and method.claims_axiom("completeness")
     assert method.source == "captum adapter captum.attr.IntegratedGradients"
     assert method.params == {"n_steps": 50}
-    _agree(method.attribute(model, x, target, baseline), _ours("integrated_gradients", subject, n_steps=50, integration="gausslegendre"))
+    ours = _ours("integrated_gradients", subject, n_steps=50, integration="gausslegendre")
+    _agree(method.attribute(model, x, target, baseline), ours)
 
 
 def test_wrap_metadata_from_signature():

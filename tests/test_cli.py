@@ -22,7 +22,7 @@ import attrbench.methods.builtins  # noqa: F401  (built-ins in the ledger before
 from attrbench.cli import main
 from attrbench.methods.registry import PluginProblem, default_registry
 
-from test_registry import EXPECTED_BUILTINS  # noqa: E402  (tests/ is on sys.path)
+from test_registry import EXPECTED_BUILTINS
 
 pytestmark = pytest.mark.usefixtures("isolated_method_registry")
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +26,8 @@ from attrbench.provenance import method_provenance
 from attrbench.results import Record
 from attrbench.verify import compare_records
 
-PAGES = ["README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md"]
+#: The main page and one page per suite (attrbench.checks.SUITES, the one definition of the suites).
+PAGES = ["README.md", *(suite.page for suite in SUITES.values())]
 
 
 def row(suite="boolean", check="influence_recovery", metric="influence_cosine", method="a", subject="s", value=0.5,

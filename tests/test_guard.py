@@ -54,7 +54,7 @@ def test_a_late_return_is_a_timeout_even_when_the_alarm_is_swallowed(linear):
         while time.perf_counter() < end:
             try:
                 time.sleep(0.05)
-            except BaseException:  # noqa: BLE001 - hostile on purpose
+            except BaseException:
                 pass
         return torch.zeros_like(x)
 
@@ -154,7 +154,8 @@ def test_nondeterminism_is_caught_on_the_first_call_only(linear):
     [
         (lambda m, x, t, b: torch.zeros_like(x).numpy(), "returned a numpy.ndarray, not a torch.Tensor"),
         (lambda m, x, t, b: torch.zeros_like(x, device="meta"), "returned a tensor on meta for input on cpu"),
-        (lambda m, x, t, b: torch.zeros_like(x, dtype=torch.float64), "returned dtype torch.float64 for input of dtype torch.float32"),
+        (lambda m, x, t, b: torch.zeros_like(x, dtype=torch.float64),
+         "returned dtype torch.float64 for input of dtype torch.float32"),
         (lambda m, x, t, b: (t.fill_(0), torch.zeros_like(x))[1], "mutated its target in place"),
         (lambda m, x, t, b: (b.add_(1), torch.zeros_like(x))[1], "mutated its baseline tensor in place"),
         (lambda m, x, t, b: torch.full_like(x, float("nan")), "non-finite values: 32 NaN and 0 Inf of 32"),

@@ -19,6 +19,8 @@ import re
 
 import pytest
 
+from attrbench.checks import SUITES
+
 #: The helper module of every generated project: the methods under test and a seeded check.
 #: On ``analytic/linear`` (an affine model, baseline 0) gradient × (x − x′) is exactly
 #: Integrated Gradients, so it satisfies completeness (002 axiom 3); 1.1 × that violates it
@@ -112,7 +114,8 @@ def test_noisy(bench):
     bench.run(noisy)
 '''
 
-PAGES = ("README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md")
+#: The main page and one page per suite (attrbench.checks.SUITES, the one definition of the suites).
+PAGES = ["README.md", *(suite.page for suite in SUITES.values())]
 RENDERED = ("results.csv", *PAGES)  # the files that hold no date, so must be reproducible
 
 
@@ -412,7 +415,9 @@ def test_fixtures_hand_suites_their_settings(pytester):
         test_fixtures="""
         import torch
 
-        def test_settings(attrbench_scale, attrbench_device, attrbench_methods, attrbench_subjects, attrbench_generator):
+        def test_settings(
+            attrbench_scale, attrbench_device, attrbench_methods, attrbench_subjects, attrbench_generator
+        ):
             assert attrbench_scale.name == "quick" and attrbench_scale.hypothesis_examples == 25
             assert attrbench_device == "cpu"
             assert attrbench_methods == ["saliency"]
@@ -420,7 +425,10 @@ def test_fixtures_hand_suites_their_settings(pytester):
             print("DRAW", float(torch.rand(1, generator=attrbench_generator)))
         """
     )
-    common = ["-s", "-p", "no:hypothesispytest", "--attrbench-scale", "quick", "--method", "saliency", "--subject", "analytic/linear*"]
+    common = [
+        "-s", "-p", "no:hypothesispytest", "--attrbench-scale", "quick",
+        "--method", "saliency", "--subject", "analytic/linear*",
+    ]  # fmt: skip
 
     def draw(seed: str) -> str:
         result = pytester.runpytest_subprocess(*common, "--attrbench-seed", seed)

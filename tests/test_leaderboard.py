@@ -9,16 +9,18 @@ import math
 import os
 import random
 
+import numpy as np
 import pytest
 
 from attrbench import leaderboard as lb
 from attrbench.checks import SUITES
 from attrbench.errors import CorruptResultsError, LeaderboardError
-from attrbench.leaderboard import figures, store
+from attrbench.leaderboard import figures, intervals, ranking, store
 from attrbench.results import COLUMNS, Record
 from attrbench.suite import Suite
 
-PAGES = ["README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md"]
+#: The main page and one page per suite (attrbench.checks.SUITES, the one definition of the suites).
+PAGES = ["README.md", *(suite.page for suite in SUITES.values())]
 ALL_FILES = sorted(["results.jsonl", "results.csv", *PAGES])
 
 
@@ -62,14 +64,16 @@ def snapshot(directory):
 
 
 def test_ranking_by_hand(lower_fragility):
-    """Expected ranks worked out by hand (values are exact binary fractions, so no rounding):
+    """Expected ranks worked out by hand (values are exact binary fractions, so no rounding;
+    the rows keep no samples, so every score is exact: equal scores tie, any other
+    difference separates, docs/leaderboards.md):
 
     sensitivity_n, mean_pcc, higher is better: a = (0.75 + 0.25)/2 = 0.5, b = 0.5, c = 0.875
-      -> c #1, then a and b tie at 0.5 and the name breaks it: a #2, b #3.
+      -> c #1; a and b tie at 0.5: both 2–3 (average rank 2.5).
     fragility, shift, lower is better: a = 0.125, b = 0.375, c = 0.25 (c's "other" metric
       row is not the summary metric and is ignored) -> a #1, c #2, b #3.
-    overall = mean rank: a (2+1)/2 = 1.5, b (3+3)/2 = 3, c (1+2)/2 = 1.5 -> a #1 (tie with c
-      broken by name), c #2, b #3.
+    overall = mean rank (ties at their average): a (2.5+1)/2 = 1.75, b (2.5+3)/2 = 2.75,
+      c (1+2)/2 = 1.5 -> c #1, a #2, b #3, all separated.
     """
     records = [
         row(method="a", subject="s1", value=0.75), row(method="a", subject="s2", value=0.25),
@@ -83,27 +87,31 @@ def test_ranking_by_hand(lower_fragility):
     assert lb.suite_scores(records, SUITES["fragility"]) == {"a": 0.125, "b": 0.375, "c": 0.25}
     by_method = {s.method: s for s in lb.standings(records)}
     assert {m: s.ranks for m, s in by_method.items()} == {
-        "a": {"sensitivity_n": 2, "fragility": 1},
-        "b": {"sensitivity_n": 3, "fragility": 3},
-        "c": {"sensitivity_n": 1, "fragility": 2},
+        "a": {"sensitivity_n": (2, 3), "fragility": (1, 1)},
+        "b": {"sensitivity_n": (2, 3), "fragility": (3, 3)},
+        "c": {"sensitivity_n": (1, 1), "fragility": (2, 2)},
     }
-    assert {m: s.mean_rank for m, s in by_method.items()} == {"a": 1.5, "b": 3.0, "c": 1.5}
-    assert [s.method for s in lb.standings(records)] == ["a", "c", "b"]
-    assert [s.rank for s in lb.standings(records)] == [1, 2, 3]
+    assert {m: s.mean_rank for m, s in by_method.items()} == {"a": 1.75, "b": 2.75, "c": 1.5}
+    assert [s.method for s in lb.standings(records)] == ["c", "a", "b"]
+    assert [s.rank for s in lb.standings(records)] == [(1, 1), (2, 2), (3, 3)]
 
     lines = lb.overall_table(records).splitlines()[2:]
     assert [[c.strip() for c in line.split("|")[1:-1]] for line in lines] == [
-        ["1", "a", "–", "0.5 (#2)", "0.125 (#1)", "–", "1.5"],
-        ["2", "c", "–", "0.875 (#1)", "0.25 (#2)", "–", "1.5"],
-        ["3", "b", "–", "0.5 (#3)", "0.375 (#3)", "–", "3"],
+        ["1", "c", "–", "0.875 (#1)", "0.25 (#2)", "–", "–", "1.5"],
+        ["2", "a", "–", "0.5 (#2–3)", "0.125 (#1)", "–", "–", "1.75"],
+        ["3", "b", "–", "0.5 (#2–3)", "0.375 (#3)", "–", "–", "2.75"],
     ]
 
 
-def test_rank_is_ordinal_with_name_tiebreak():
-    """By the documented rule: sort by (score best first, name) and number 1..k, so equal
-    scores get distinct ranks in name order; "lower" reverses the score order."""
-    assert lb.rank({"b": 1.0, "a": 1.0, "c": 2.0}, "higher") == {"c": 1, "a": 2, "b": 3}
-    assert lb.rank({"b": 1.0, "a": 1.0, "c": 2.0}, "lower") == {"a": 1, "b": 2, "c": 3}
+def test_exact_scores_rank_ties_as_ties():
+    """Scores without sampling (constant replicates): the difference of two is exact, so
+    equal scores share the range of the ranks they span and every other pair is told apart.
+    {b: 1, a: 1, c: 2}, higher is better: c 1; a and b 2–3. ``order`` breaks the tie by name
+    for listing only."""
+    reps = {m: np.full(10, v) for m, v in {"b": 1.0, "a": 1.0, "c": 2.0}.items()}
+    assert intervals.rank_ranges(reps, "higher") == {"c": (1, 1), "a": (2, 3), "b": (2, 3)}
+    assert intervals.rank_ranges(reps, "lower") == {"c": (3, 3), "a": (1, 2), "b": (1, 2)}
+    assert ranking.order({"b": 1.0, "a": 1.0, "c": 2.0}, "higher") == ["c", "a", "b"]
 
 
 def test_holds_rate_counts_verdict_rows_only():
@@ -119,7 +127,7 @@ def test_holds_rate_counts_verdict_rows_only():
         row("axioms", "c1", "m", "y", "s1", error="ValueError: no"),
     ]
     assert lb.suite_scores(records, SUITES["axioms"]) == {"x": 2 / 3}
-    assert [(s.method, s.rank) for s in lb.standings(records)] == [("x", 1), ("y", None)]
+    assert [(s.method, s.rank) for s in lb.standings(records)] == [("x", (1, 1)), ("y", None)]
 
 
 def test_error_rows_shown_not_ranked():
@@ -136,7 +144,7 @@ def test_error_rows_shown_not_ranked():
     table = lb.overall_table(records)
     assert "0.875 (#1)" in table and "0.25 (#2)" in table
     occ_line = next(line for line in table.splitlines() if " occ " in line)
-    assert [c.strip() for c in occ_line.split("|")[1:-1]] == ["–", "occ", "–", "–", "–", "–", "–"]
+    assert [c.strip() for c in occ_line.split("|")[1:-1]] == ["–", "occ", "–", "–", "–", "–", "–", "–"]
 
     page = lb.render_pages(records)["sensitivity_n.md"]
     shown = "error: " + ("RuntimeError: a | b " + "x" * 100)[:60].replace("|", "\\|")
@@ -213,14 +221,14 @@ def test_write_is_byte_identical_and_round_trips(tmp_path):
     shuffled = records[:]
     random.Random(0).shuffle(shuffled)
     first = lb.write_leaderboard(tmp_path / "one", records, {"date": "2025-01-01", "scale": "quick"})
-    second = lb.write_leaderboard(tmp_path / "two", shuffled, {"scale": "quick", "date": "2026-02-02"})
+    lb.write_leaderboard(tmp_path / "two", shuffled, {"scale": "quick", "date": "2026-02-02"})
     assert sorted(p.name for p in first) == ALL_FILES
     for name in ALL_FILES:
         if name != "results.jsonl":
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     metadata, read_back = lb.read_results(tmp_path / "one" / "results.jsonl")
     assert metadata == {"date": "2025-01-01", "scale": "quick"}
-    assert read_back == sorted(records, key=lambda r: r.key)
+    assert read_back == [lb.with_interval(r) for r in sorted(records, key=lambda r: r.key)]
 
     lb.write_leaderboard(tmp_path / "one", read_back, metadata)  # the CLI's regeneration
     assert snapshot(tmp_path / "one").keys() == set(ALL_FILES)
@@ -455,7 +463,8 @@ def test_boolean_score_is_the_mean_of_its_three_metrics():
 def test_partial_mark_is_shown_and_cleared_by_the_next_complete_run(tmp_path):
     """A run that did not finish writes its metadata "partial" reason, and README.md opens
     with it (leaderboard.markdown.main_page); the next run that finishes (partial "") removes both."""
-    lb.update_leaderboard(tmp_path, [row(method="a")], {"scale": "quick", "seed": 0, "partial": "the run was interrupted"})
+    interrupted = {"scale": "quick", "seed": 0, "partial": "the run was interrupted"}
+    lb.update_leaderboard(tmp_path, [row(method="a")], interrupted)
     assert lb.read_results(tmp_path / "results.jsonl")[0]["partial"] == "the run was interrupted"
     page = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "> **Partial results:** the run was interrupted." in page.splitlines()[2]
@@ -503,7 +512,8 @@ def test_a_partial_run_replaces_only_the_rows_it_produced(tmp_path):
     method's other rows in that suite, which it never reached; a finished run replaces the
     method's rows in the suite (the rule of ``merge``), so s2 goes when a/s1 alone is re-run."""
     meta = {"scale": "quick", "seed": 0}
-    lb.update_leaderboard(tmp_path, [row(subject="s1", value=0.1), row(subject="s2", value=0.2)], {**meta, "partial": ""})
+    first = [row(subject="s1", value=0.1), row(subject="s2", value=0.2)]
+    lb.update_leaderboard(tmp_path, first, {**meta, "partial": ""})
     lb.update_leaderboard(tmp_path, [row(subject="s1", value=0.3)], {**meta, "partial": "the run was interrupted"})
     kept = {r.subject: r.value for r in lb.read_results(tmp_path / "results.jsonl")[1]}
     assert kept == {"s1": 0.3, "s2": 0.2}

@@ -21,7 +21,8 @@ def test_wheel_ships_suites_and_entry_points(tmp_path):
     """A built wheel contains attrbench.suites (from suites/), the console script and the
     pytest11 entry point, so `pytest --pyargs attrbench.suites` works when installed."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
         check=True,
     )
     (wheel,) = tmp_path.glob("attrbench-*.whl")

@@ -107,7 +107,8 @@ def test_occlusion_window_matches_enumerated_window_average():
     model.requires_grad_(False)
     x = torch.rand(2, 2, 6, 5)
     window, stride = 3, 2
-    attr = methods.get("occlusion_window", window=window, stride=stride, internal_batch_size=7).attribute(model, x, 1, None)
+    method = methods.get("occlusion_window", window=window, stride=stride, internal_batch_size=7)
+    attr = method.attribute(model, x, 1, None)
     total = torch.zeros(2, 6, 5)
     count = torch.zeros(6, 5)
     fx = model(x)[:, 1]

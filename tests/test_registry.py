@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import attrbench
-import attrbench.methods.builtins  # noqa: F401  (built-ins in the ledger before snapshots)
+import attrbench.methods.builtins
 from attrbench.errors import (
     AttrbenchError,
     DuplicateMethodError,

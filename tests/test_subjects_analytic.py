@@ -101,7 +101,10 @@ def test_app_c_and_e1_rows():
     assert product.inputs[product.truth["app_c_row"]].tolist() == [1.0, 0.0]
     sq = subjects.get("analytic/product_sq")
     corners = [(0, 0), (1, 0), (1, 1), (0, 1), (0, 0), (1, 1)]
-    total = sum(path_integral(sq.model, 0, torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)) for a, b in zip(corners, corners[1:]))
+    total = sum(
+        path_integral(sq.model, 0, torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64))
+        for a, b in zip(corners, corners[1:])
+    )
     np.testing.assert_allclose(total, sq.truth["app_e1_path_attribution"].numpy(), atol=1e-6)
 
 
@@ -140,7 +143,8 @@ def test_smooth_constants_bound_finite_difference_estimates():
     y = lo + (hi - lo) * torch.rand(2000, 4, generator=gen, dtype=torch.float64)
     h = 1e-5
     for c in range(2):
-        fd = torch.stack([(model(y + h * e)[:, c] - model(y - h * e)[:, c]) / (2 * h) for e in torch.eye(4, dtype=torch.float64)], 1)
+        directions = torch.eye(4, dtype=torch.float64)
+        fd = torch.stack([(model(y + h * e)[:, c] - model(y - h * e)[:, c]) / (2 * h) for e in directions], 1)
         assert (fd.abs().max(0).values <= s.truth["M"][c].double() + 1e-6).all()
         z = (y + 0.05 * torch.randn(y.shape, generator=gen, dtype=torch.float64)).clamp(lo, hi)
         ratio = (_grad(model, y, c) - _grad(model, z, c)).norm(dim=1) / (y - z).norm(dim=1)

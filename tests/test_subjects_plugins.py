@@ -8,7 +8,7 @@ import sys
 import uuid
 
 import pytest
-from test_registry import PluginSite  # noqa: E402  (tests/ is on sys.path)
+from test_registry import PluginSite
 
 import attrbench.subjects.builtins  # noqa: F401  (built-ins in the ledger before snapshots)
 from attrbench.errors import DuplicateSubjectError, PluginError

@@ -166,7 +166,7 @@ def test_load_cifar10_train_split_concatenates_batches_and_limits(tmp_path):
     assert x.shape == (10, 3, 32, 32) and x.dtype == torch.float64
     all_data = np.concatenate([d for d, _ in written])
     assert torch.equal((x * 255).round().to(torch.uint8).reshape(10, -1), torch.from_numpy(all_data))
-    assert y.tolist() == sum((l for _, l in written), [])
+    assert y.tolist() == sum((batch_labels for _, batch_labels in written), [])
     x3, y3 = load_cifar10(tmp_path, split="train", limit=3)
     assert x3.shape == (3, 3, 32, 32) and y3.tolist() == y.tolist()[:3]
     # limit reads only the batches it needs

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from attrbench.errors import PluginError
 from attrbench.functional import as_targets, expand_baseline

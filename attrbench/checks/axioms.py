@@ -25,6 +25,11 @@ cases meet them with room to spare). With scale = max(|F(x)|, |F(x′)|, 1):
   how much the integrand moves: on a segment where F rises and falls (ReLU networks) ΔF
   can be near 0 while every rule with finitely many nodes is off by a fraction of V.
 - ``NEGLIGIBLE`` · |ΔF|: sensitivity(a) counts |Aᵢ| at or below this as zero.
+
+The residual checks print a value below ``RESOLUTION`` (float32 rounding, not evidence) as
+"< resolution". Each Outcome keeps its per-sample values (``Outcome.samples``): residual /
+scale per sample with the rule "max", or sensitivity(a)'s 0/1 per sample (NaN where the
+pair does not count) with "mean".
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attrbench.checks.context import CheckContext, check
+from attrbench.checks.context import FLOAT32_RESOLUTION, CheckContext, check
+from attrbench.checks.verdicts import equal_outcome
+from attrbench.checks.verdicts import per_sample_verdict as _per_sample_verdict
 from attrbench.functional import as_targets, evaluate, expand_baseline, reference_set, target_output
 from attrbench.results import Outcome
 from attrbench.subjects.networks import AffineInput, WeightedSum, build_network
@@ -44,6 +51,8 @@ RTOL_COMPLETENESS = 0.05
 NEGLIGIBLE = 1e-6
 #: Grid points per segment for the total variation V of completeness.
 VARIATION_POINTS = 257
+#: The numerical resolution of a residual / scale (the justification is at FLOAT32_RESOLUTION).
+RESOLUTION = FLOAT32_RESOLUTION
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -97,26 +106,7 @@ def segment_variation(model, starts: Tensor, ends: Tensor, targets: Tensor, poin
 
 def _equal_outcome(lhs: Tensor, rhs: Tensor, scale: Tensor, details: dict, names: tuple[str, str]) -> Outcome:
     """Verdict of lhs = rhs (N, D) within ATOL·scale + RTOL_EQUAL·max(|lhs|, |rhs|)."""
-    lhs, rhs = _flat(lhs), _flat(rhs)
-    residual = (lhs - rhs).abs()
-    allowed = ATOL * scale[:, None] + RTOL_EQUAL * torch.maximum(lhs.abs(), rhs.abs())
-    ratio = residual / allowed
-    worst = int(ratio.max(1).values.argmax())
-    ok = (residual <= allowed).all(1)
-    return Outcome(
-        value=float((residual.max(1).values / scale).max()),
-        holds=bool(ok.all()),
-        details={
-            **details,
-            "sample": worst,
-            names[0]: lhs[worst],
-            names[1]: rhs[worst],
-            "largest residual": residual[worst].max(),
-            "violations": int((~ok).sum()),
-            "of": len(lhs),
-            "tolerance": f"{ATOL}*max(|F(x)|, |F(x')|, 1) + {RTOL_EQUAL}*max(|lhs|, |rhs|), elementwise",
-        },
-    )
+    return equal_outcome(lhs, rhs, scale, details, names, atol=ATOL, rtol=RTOL_EQUAL)
 
 
 # ------------------------------------------------------------------------- completeness
@@ -124,7 +114,7 @@ def _equal_outcome(lhs: Tensor, rhs: Tensor, scale: Tensor, details: dict, names
 
 @check(
     suite="axioms", check="completeness", metric="completeness_residual", direction="lower",
-    axiom="completeness", cases="network_cases",
+    axiom="completeness", cases="network_cases", resolution=RESOLUTION,
 )  # fmt: skip
 def completeness(method, subject, ctx: CheckContext) -> Outcome:
     """Σᵢ Aᵢ = F(x) − F(x′) (002 axiom 3); distributional: Σᵢ Eᵢ = F(x) − E F(X′) (002 §5,
@@ -210,9 +200,12 @@ def sensitivity_a(method, subject, ctx: CheckContext) -> Outcome:
     a_i = _flat(attr)[torch.arange(len(x), device=x.device), features]
     violated = counted & (a_i.abs() <= NEGLIGIBLE * delta.abs())
     worst = int(violated.float().argmax()) if bool(violated.any()) else int(counted.float().argmax())
+    per_sample = torch.where(counted, violated.double(), torch.full_like(delta, torch.nan, dtype=torch.float64))
     return Outcome(
-        value=float(violated.sum() / counted.sum()),
+        value=int(violated.sum()) / int(counted.sum()),
         holds=not bool(violated.any()),
+        samples=per_sample.tolist(),
+        aggregate="mean",
         details={
             "sample": worst,
             "feature": int(features[worst]),
@@ -245,7 +238,7 @@ def dummy_mask(truth, d: int) -> Tensor:
 
 @check(
     suite="axioms", check="dummy", metric="dummy_residual", direction="lower", axiom="dummy",
-    cases="dummy_cases",
+    cases="dummy_cases", resolution=RESOLUTION,
 )  # fmt: skip
 def dummy(method, subject, ctx: CheckContext) -> Outcome:
     """∂ᵢF ≡ 0 ⇒ Aᵢ = 0 (002 axiom 5) for the features of ``truth["dummy"]``; holds within
@@ -259,30 +252,6 @@ def dummy(method, subject, ctx: CheckContext) -> Outcome:
     details = {"dummy features": torch.nonzero(mask).flatten()}
     rule = f"|A_i| <= {ATOL}*max(|F(x)|, |F(x')|, 1)"
     return _per_sample_verdict(residual, ATOL * scale, scale, {"x": x, "attributions": attr}, details, rule)
-
-
-def _per_sample_verdict(
-    residual: Tensor, allowed: Tensor, scale: Tensor, shown: dict[str, Tensor], details: dict, rule: str
-) -> Outcome:
-    """Verdict of residual ≤ allowed for every sample; value = worst residual / scale.
-    The details show ``shown``'s per-sample values at the sample furthest past its
-    tolerance, with the residual, its allowance and the count of violations."""
-    ok = residual <= allowed
-    worst = int((residual / allowed).argmax())
-    return Outcome(
-        value=float((residual / scale).max()),
-        holds=bool(ok.all()),
-        details={
-            "sample": worst,
-            **details,
-            **{name: values[worst] for name, values in shown.items()},
-            "residual": residual[worst],
-            "allowed": allowed[worst],
-            "violations": int((~ok).sum()),
-            "of": len(residual),
-            "tolerance": rule,
-        },
-    )
 
 
 # ----------------------------------------------------------------------------- linearity
@@ -303,7 +272,7 @@ def second_function(x: Tensor, n_outputs: int, generator: torch.Generator) -> nn
 
 @check(
     suite="axioms", check="linearity", metric="linearity_residual", direction="lower", axiom="linearity",
-    cases="linear_combinations",
+    cases="linear_combinations", resolution=RESOLUTION,
 )  # fmt: skip
 def linearity(method, subject, ctx: CheckContext) -> Outcome:
     """A(αF + βG) = αA(F) + βA(G) (002 axiom 4). F, G, α, β from ``truth`` (generated
@@ -332,7 +301,7 @@ def linearity(method, subject, ctx: CheckContext) -> Outcome:
 
 @check(
     suite="axioms", check="symmetry", metric="symmetry_residual", direction="lower", axiom="symmetry",
-    cases="symmetric_cases",
+    cases="symmetric_cases", resolution=RESOLUTION,
 )  # fmt: skip
 def symmetry(method, subject, ctx: CheckContext) -> Outcome:
     """F symmetric in (i, j), xᵢ = xⱼ and x′ᵢ = x′ⱼ ⇒ Aᵢ = Aⱼ (002 axiom 6; §5 item 3 with
@@ -351,7 +320,7 @@ def symmetry(method, subject, ctx: CheckContext) -> Outcome:
 
 @check(
     suite="axioms", check="implementation_invariance", metric="implementation_residual", direction="lower",
-    axiom="implementation_invariance", cases="equivalent_network_pairs",
+    axiom="implementation_invariance", cases="equivalent_network_pairs", resolution=RESOLUTION,
 )  # fmt: skip
 def implementation_invariance(method, subject, ctx: CheckContext) -> Outcome:
     """Functionally equivalent networks get equal attributions (002 axiom 2): the
@@ -372,6 +341,7 @@ def implementation_invariance(method, subject, ctx: CheckContext) -> Outcome:
 
 @check(
     suite="axioms", check="asi", metric="asi_residual", direction="lower", axiom="asi", cases="affine_maps",
+    resolution=RESOLUTION,
 )  # fmt: skip
 def asi(method, subject, ctx: CheckContext) -> Outcome:
     """A(x, x′, F) = A(T(x), T(x′), F∘T⁻¹) with T(x)ᵢ = c·xᵢ + d on one feature (002 axiom
@@ -430,7 +400,7 @@ def ordered_references(rows: Tensor, x: Tensor, signs: Tensor) -> Tensor:
 
 @check(
     suite="axioms", check="ndp", metric="ndp_violation", direction="lower", axiom="ndp",
-    cases="monotone_cases",
+    cases="monotone_cases", resolution=RESOLUTION,
 )  # fmt: skip
 def ndp(method, subject, ctx: CheckContext) -> Outcome:
     """F non-decreasing from x′ to x ⇒ A(x, x′, F) ≥ 0 (002 Definition 6; §5 item 4 for
@@ -458,7 +428,7 @@ def ndp(method, subject, ctx: CheckContext) -> Outcome:
     return _per_sample_verdict(negative, ATOL * scale, scale, shown, details, rule)
 
 
-from attrbench.checks.lipschitz import lipschitz  # noqa: E402,F401  (the ninth axiom check)
+from attrbench.checks.lipschitz import lipschitz  # noqa: E402  (the ninth axiom check)
 
 #: Every axiom check, in the order of 002 §2.2 then §4.
 CHECKS = (

@@ -252,7 +252,7 @@ def normalised(attr: torch.Tensor) -> torch.Tensor:
     return flat / flat.abs().sum(1, keepdim=True).clamp(min=1e-300)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _standard_circuits(n: int, dtype: torch.dtype) -> tuple:
     """(fn, circuit, exact decomposition) for every standard function of ``n`` inputs,
     built once per process: order_identifiability compares each test's method on all of

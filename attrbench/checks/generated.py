@@ -20,6 +20,10 @@ Subject (``case.to_subject()``) and the check decides whether it holds there.
   :func:`attrbench.checks.cases.describe` plus the check's own details on it.
   Shrinking stops after ``SHRINK_BUDGET`` × examples further calls, keeping the smallest
   counterexample found so far.
+- The value is the worst of the cases' values (the check's direction); ``Outcome.samples``
+  keeps every tried case's value (shrinking included), aggregated by "max" or "min", so
+  the row's interval bootstraps over drawn cases. Cases are drawn per method, so two
+  methods' rows are not paired.
 - Every case is checked with a generator seeded alike, so a verdict is a function of the
   case; a method whose verdict on one case changes between calls (hypothesis' replay,
   or the final re-check of the counterexample) is reported as a MethodFailure.
@@ -30,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import random
 from dataclasses import replace
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -48,6 +52,9 @@ def matches_generated(patterns) -> bool:
 
 #: Shrinking may use at most this many times ``hypothesis_examples`` further calls.
 SHRINK_BUDGET = 1
+#: The aggregate of the per-case values (``Outcome.samples``): the worst case in the
+#: check's direction, as the value.
+_WORST = {"lower": "max", "higher": "min"}
 
 
 class _StopSearch(BaseException):
@@ -107,7 +114,7 @@ def generated(check_fn: Callable, cases: str, *, device: str = "cpu") -> Callabl
         if claimed:
             drawn = drawn.filter(lambda case: method.claims_axiom(axiom, case.tags))
         budget = ctx.scale.hypothesis_examples * (1 + SHRINK_BUDGET)
-        state = {"tried": 0, "worst": None, "failing": None, "error": None}
+        state = {"tried": 0, "worst": None, "failing": None, "error": None, "values": []}
         better = max if info.direction == "lower" else min
         # one generator seed for every case, so a case's verdict is a function of the case
         case_seed = _seed(ctx.generator)
@@ -128,6 +135,7 @@ def generated(check_fn: Callable, cases: str, *, device: str = "cpu") -> Callabl
                 state["error"] = exc
                 return False
             if outcome.value is not None:
+                state["values"].append(float(outcome.value))
                 worst = state["worst"]
                 state["worst"] = outcome.value if worst is None else better(worst, outcome.value)
             if outcome.holds is False:
@@ -162,13 +170,15 @@ def generated(check_fn: Callable, cases: str, *, device: str = "cpu") -> Callabl
             "scope": f"cases its {axiom} claim covers" if claimed else "every case",
         }
         case = state["failing"]
+        values = state["values"] or None
+        per_case = {"samples": values, "aggregate": None if values is None else _WORST[info.direction]}
         if case is None:
-            return Outcome(value=state["worst"], holds=True, details=details)
+            return Outcome(value=state["worst"], holds=True, details=details, **per_case)
         shrunk = evaluate(case)
         if shrunk.holds is not False:
             raise nondeterministic(method)
         details["counterexample"] = {**describe(case), "check": shrunk.details}
-        return Outcome(value=state["worst"], holds=False, details=details)
+        return Outcome(value=state["worst"], holds=False, details=details, **per_case)
 
     run.info = replace(info)
     run.__name__ = f"{check_fn.__name__}_generated"

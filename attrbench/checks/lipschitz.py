@@ -16,6 +16,10 @@ x′ and the target held fixed, found in three batched stages:
    (002 App. J). The ends' attributions are carried from the stages before and from
    the halves kept, so a halving attributes only the chains' midpoints.
 
+Value: the largest ratio over every pair; ``Outcome.samples`` holds each sample's own
+estimate (the largest ratio of the pairs started from it; named pairs count for their
+first sample), aggregated by "max", so the row's interval bootstraps over samples.
+
 Verdict: the map is flagged non-Lipschitz when some chain ends with ‖ΔA‖ > ``JUMP_RTOL``
 × max|A| and its ‖ΔA‖ fell by less than half over the last ``GROWTH_WINDOW`` halvings
 (the distance fell 2^GROWTH_WINDOW-fold): a jump, not a slope. Where the subject states
@@ -43,16 +47,20 @@ JUMP_RTOL = 1e-3
 
 
 class _Pairs:
-    """Evaluated pairs: per pair its ΔA vector, distance and target (for the bound)."""
+    """Evaluated pairs: per pair its ΔA vector, distance and target (for the bound), and
+    per sample the largest ratio of the pairs near it."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_samples: int) -> None:
         self.delta: list[Tensor] = []
         self.dist: list[Tensor] = []
         self.targets: list[Tensor] = []
-        self.largest = 0.0
+        self.per_sample = torch.zeros(n_samples, dtype=torch.float64)
 
-    def add(self, a_p: Tensor, a_q: Tensor, p: Tensor, q: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-        """Record pairs; return ‖ΔA‖ and the ratios ‖ΔA‖ / ‖Δx‖ (0 where p = q)."""
+    def add(
+        self, a_p: Tensor, a_q: Tensor, p: Tensor, q: Tensor, targets: Tensor, rows: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Record pairs near the samples ``rows``; return ‖ΔA‖ and the ratios ‖ΔA‖ / ‖Δx‖
+        (0 where p = q)."""
         delta = (a_p - a_q).reshape(len(p), -1).detach()
         dist = (p - q).reshape(len(p), -1).detach().norm(dim=1)
         self.delta.append(delta)
@@ -60,12 +68,12 @@ class _Pairs:
         self.targets.append(targets)
         diff = delta.norm(dim=1)
         ratios = _ratio(diff, dist)
-        self.largest = max(self.largest, float(ratios.max()))
+        self.per_sample.scatter_reduce_(0, rows.cpu(), ratios.detach().double().cpu(), reduce="amax")
         return diff, ratios
 
     def estimate(self) -> float:
-        """The largest ratio recorded."""
-        return self.largest
+        """The largest ratio recorded (the largest per-sample estimate)."""
+        return float(self.per_sample.max())
 
     def bound_ratio(self, bound: Tensor) -> float:
         """max over pairs and features of (|ΔAᵢ| / ‖Δx‖) / bound[target, i]."""
@@ -103,7 +111,7 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
         base = b if method.distributional else per_sample[rows]
         return ctx.attribute(method, subject.model, points, targets[rows], base, where=f"lipschitz ({where})")
 
-    pairs = _Pairs()
+    pairs = _Pairs(n)
     index = torch.arange(n, device=x.device)
 
     # 1. random pairs, all in one call together with x itself
@@ -115,7 +123,8 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     flat_q = q.reshape(k * n, *x.shape[1:])
     a = attribute(torch.cat([x, flat_q]), index.repeat(k + 1), "random pairs")
     a_x, flat_a = a[:n], a[n:]
-    diff, ratios = pairs.add(flat_a, a_x.repeat(k, *ones), flat_q, x.repeat(k, *ones), targets.repeat(k))
+    diff, ratios = pairs.add(flat_a, a_x.repeat(k, *ones), flat_q, x.repeat(k, *ones), targets.repeat(k),
+                             index.repeat(k))  # fmt: skip
     diff = diff.reshape(k, n)
     best = diff.argmax(0)
     a_x = a_x.detach()
@@ -143,7 +152,7 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     chain_diff, chain_dist = [], []
     scale_a = torch.maximum(a_p.abs().max(), a_q.abs().max())
     for halving in range(HALVINGS + 1):
-        chain_diff.append(pairs.add(a_p, a_q, p_chain, q_chain, targets[rows])[0])
+        chain_diff.append(pairs.add(a_p, a_q, p_chain, q_chain, targets[rows], rows)[0])
         chain_dist.append(_norm(p_chain - q_chain))
         if halving == HALVINGS:
             break
@@ -178,7 +187,8 @@ def lipschitz(method, subject, ctx: CheckContext) -> Outcome:
     if "lipschitz_bound" in subject.truth:
         details["theorem 4 bound"] = "M + |b_i - a_i|/2 L per target and feature"
         details["max (|dA_i| / |dx|) / bound"] = pairs.bound_ratio(subject.truth["lipschitz_bound"])
-    return Outcome(value=pairs.estimate(), holds=not bool(jumps.any()), details=details)
+    return Outcome(value=pairs.estimate(), holds=not bool(jumps.any()), details=details,
+                   samples=pairs.per_sample.tolist(), aggregate="max")  # fmt: skip
 
 
 def _ascent(attribute, pairs: _Pairs, x, a_x, q, a_q, diff, targets, radius, lo, hi, steps):
@@ -193,7 +203,7 @@ def _ascent(attribute, pairs: _Pairs, x, a_x, q, a_q, diff, targets, radius, lo,
         point = q.detach().requires_grad_(True)
         a = attribute(point, index, "gradient ascent")
         gap = _norm(a - a_x)
-        pairs.add(a, a_x, point, x, targets)
+        pairs.add(a, a_x, point, x, targets, index)
         better = gap.detach() > best_diff
         best_q = torch.where(better.view(shape), point.detach(), best_q)
         best_a = torch.where(better.view(shape), a.detach(), best_a)

@@ -73,7 +73,9 @@ def random_subsets(n_samples: int, n_subsets: int, n_features: int, n: int, gene
     """Bool masks (n_samples, n_subsets, n_features), each row n features drawn uniformly
     without replacement (the n smallest of i.i.d. uniform keys), independently per row."""
     if not 1 <= n <= n_features:
-        raise InvalidOptionError(f"subset size n={n} must lie in 1..{n_features} (the number of features); pass smaller ns.")
+        raise InvalidOptionError(
+            f"subset size n={n} must lie in 1..{n_features} (the number of features); pass smaller ns."
+        )
     if n_subsets < 2:
         raise InvalidOptionError(f"n_subsets={n_subsets}: a correlation across subsets needs at least 2.")
     keys = torch.rand((n_samples, n_subsets, n_features), generator=generator)
@@ -162,12 +164,40 @@ def sensitivity_n(
     ``zero_variance`` (samples left out because a side had zero variance; ``pcc`` is NaN
     when every sample was left out)."""
     ns = [int(n) for n in ns]
-    sums, drops, scale = subset_sums_and_drops(
+    pcc, degenerate = per_sample_curves(
         model, x, target, attributions, ns, n_subsets=n_subsets, baseline=baseline,
         generator=generator, batch_size=batch_size, group_channels=group_channels,
     )  # fmt: skip
+    return curve_frame(ns, pcc, degenerate)
+
+
+def per_sample_curves(
+    model,
+    x: Tensor,
+    target,
+    attributions: Tensor,
+    ns,
+    *,
+    n_subsets: int = 100,
+    baseline=0.0,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+    group_channels: bool | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Each sample's PCC at each n (arguments as ``sensitivity_n``): ``(pcc,
+    zero_variance)``, both (len(ns), N); ``zero_variance`` marks the samples whose
+    correlation is undefined (a side with zero variance, ``per_sample_pcc``)."""
+    sums, drops, scale = subset_sums_and_drops(
+        model, x, target, attributions, [int(n) for n in ns], n_subsets=n_subsets, baseline=baseline,
+        generator=generator, batch_size=batch_size, group_channels=group_channels,
+    )  # fmt: skip
     attr_scale = feature_attributions(attributions, x, group_channels).abs().sum(1).to(sums.dtype)
-    pcc, degenerate = per_sample_pcc(sums, drops, attr_scale.expand_as(scale), scale)
+    return per_sample_pcc(sums, drops, attr_scale.expand_as(scale), scale)
+
+
+def curve_frame(ns, pcc: Tensor, degenerate: Tensor) -> pd.DataFrame:
+    """The curve of ``sensitivity_n`` from the per-sample PCC (len(ns), N) and its
+    zero-variance mask: per n the mean and standard deviation over the defined samples."""
     rows = []
     for g, n in enumerate(ns):
         kept = pcc[g][~degenerate[g]].double()
@@ -187,18 +217,25 @@ def sensitivity_n_curve(method, subject, ctx: CheckContext) -> Outcome:
     ``scale.n_subsets`` subsets per n, n on ``n_grid(F, scale.sensitivity_n_grid)``, the
     subject's baseline (zero when it has none) both for the method and for the removed
     features. The value is the mean PCC over the n where it is defined; the details hold
-    the curve (n, pcc, pcc_std, samples, zero_variance)."""
+    the curve (n, pcc, pcc_std, samples, zero_variance); ``Outcome.samples`` each sample's
+    PCC at each n (NaN where undefined), aggregated by "grid_mean"."""
     x, t, b = ctx.samples(subject, ctx.scale.sensitivity_n_samples)
     attr = ctx.attribute(method, subject.model, x, t, b, where="sensitivity_n")
     n_features = feature_attributions(attr, x).shape[1]
-    curve = sensitivity_n(
-        subject.model, x, t, attr, n_grid(n_features, ctx.scale.sensitivity_n_grid),
+    ns = n_grid(n_features, ctx.scale.sensitivity_n_grid)
+    pcc, degenerate = per_sample_curves(
+        subject.model, x, t, attr, ns,
         n_subsets=ctx.scale.n_subsets, baseline=0.0 if b is None else b, generator=ctx.generator,
     )  # fmt: skip
+    curve = curve_frame(ns, pcc, degenerate)
     defined = curve["pcc"].dropna()
     return Outcome(
         value=float(defined.mean()) if len(defined) else math.nan,
         holds=None,
+        # samples × grid, NaN where a sample's correlation is undefined: the value is their
+        # mean over samples at each n, then over the n where that is defined
+        samples=pcc.double().masked_fill(degenerate, math.nan).T.tolist(),
+        aggregate="grid_mean",
         details={
             "features": n_features,
             "inputs": len(x),

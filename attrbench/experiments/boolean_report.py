@@ -73,8 +73,8 @@ def standard_circuits() -> str:
                 " ".join(_f(v) for v in exact["degree_weights"]), " ".join(_f(v) for v in exact["decomposition"]),
                 _f(exact["decomposition"].sum()),
             ])  # fmt: skip
-    return tabulate(rows, headers=["circuit", "Infᵢ (i = 0..n−1)", "ΣInfᵢ", "W^k (k = 0..n)", "I_(k) (k = 1..n)", "ΣI_(k)"],
-                    tablefmt="github", disable_numparse=True)  # fmt: skip
+    headers = ["circuit", "Infᵢ (i = 0..n−1)", "ΣInfᵢ", "W^k (k = 0..n)", "I_(k) (k = 1..n)", "ΣI_(k)"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def through_networks(widths=None) -> str:
@@ -88,11 +88,12 @@ def through_networks(widths=None) -> str:
         for fn in FUNCTIONS:
             subject = _circuit(fn, n)
             exact = exact_analysis(subject.truth["truth_table"])["decomposition"]
-            cells = [f"{fn}_{n}", _f(np.abs(decomposition_from_network(subject.model, n)["decomposition"] - exact).sum())]
+            bitflip = decomposition_from_network(subject.model, n)["decomposition"]
+            cells = [f"{fn}_{n}", _f(np.abs(bitflip - exact).sum())]
             for attack, norm, eps in RELAXED:
                 found = decomposition_from_network(
-                    subject.model, n, attack=attack, norm=norm, epsilon=eps, subsets=None if n <= 4 else SAMPLED_SUBSETS,
-                    generator=torch.Generator().manual_seed(0),
+                    subject.model, n, attack=attack, norm=norm, epsilon=eps,
+                    subsets=None if n <= 4 else SAMPLED_SUBSETS, generator=torch.Generator().manual_seed(0),
                 )["decomposition"]  # fmt: skip
                 cells.append(_f(np.abs(found - exact).sum()))
             rows.append(cells)
@@ -130,7 +131,8 @@ def digits_experiments() -> tuple[str, str, str]:
     figure2.columns = [f"{c:g} of the set" for c in figure2.columns]
     figure2.index = [f"{layer}, {name}" for layer, name in figure2.index]
     cnn = subjects.get("digits/cnn_relu")
-    rates = ie.window_attack_rates(cnn.model, cnn.inputs[:m], domain=cnn.domain, generator=torch.Generator().manual_seed(0))
+    rates = ie.window_attack_rates(cnn.model, cnn.inputs[:m], domain=cnn.domain,
+                                   generator=torch.Generator().manual_seed(0))  # fmt: skip
     pivot = rates.pivot_table(index=["attack", "norm", "epsilon"], columns="window", values="misclassified")
     pivot = pivot[sorted(pivot.columns, reverse=True)]
     window_rows = [[f"{a} {norm} ε={eps:g}", *(f"{v:.3f}" for v in row)] for (a, norm, eps), row in pivot.iterrows()]

@@ -135,9 +135,11 @@ def neuron_importance(
         rows = h.repeat_interleave(subsets, 0)
         labels = y.repeat_interleave(subsets, 0)
 
-        def attackedaccuracy(mask: Tensor) -> float:
-            return accuracy(suffix, prediction_attack(suffix, rows, attack="fgsm", norm="linf", epsilon=eps, mask=mask),
-                             labels)  # fmt: skip
+        # Called only within this iteration, on this layer's suffix, rows and labels; bound as
+        # defaults so that is plain to see.
+        def attackedaccuracy(mask: Tensor, suffix=suffix, rows=rows, labels=labels) -> float:
+            adv = prediction_attack(suffix, rows, attack="fgsm", norm="linf", epsilon=eps, mask=mask)
+            return accuracy(suffix, adv, labels)
 
         sets = {"Adv-Inc": important, "Adv-Exc": ~important, "all": torch.ones_like(important)}
         for name, within in sets.items():

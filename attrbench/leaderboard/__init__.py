@@ -1,8 +1,9 @@
 """The leaderboards: store → ranking → pages and figures.
 
 :mod:`~attrbench.leaderboard.store` reads, merges and atomically writes the files (what
-each file is: its docstring); :mod:`~attrbench.leaderboard.ranking` computes scores and
-ranks; :mod:`~attrbench.leaderboard.markdown` renders the pages and
+each file is: its docstring); :mod:`~attrbench.leaderboard.ranking` computes scores,
+intervals (:mod:`~attrbench.leaderboard.intervals`), rank ranges and control marks;
+:mod:`~attrbench.leaderboard.markdown` renders the pages and
 :mod:`~attrbench.leaderboard.figures` the curve files. ``write_leaderboard`` and
 ``update_leaderboard`` run the whole chain.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from attrbench.errors import LeaderboardError
 from attrbench.leaderboard.figures import curve_frame, render_curves
@@ -24,7 +25,16 @@ from attrbench.leaderboard.markdown import (
     render_pages,
     suite_page,
 )
-from attrbench.leaderboard.ranking import Standing, rank, standings, suite_scores
+from attrbench.leaderboard.intervals import with_interval
+from attrbench.leaderboard.ranking import (
+    Leaderboard,
+    Standing,
+    SuiteRanking,
+    analyse,
+    rank_suite,
+    standings,
+    suite_scores,
+)
 from attrbench.leaderboard.store import (
     CSV_FILE,
     RESULTS_FILE,
@@ -39,10 +49,10 @@ from attrbench.leaderboard.store import (
 from attrbench.results import Record
 
 __all__ = [
-    "CSV_FILE", "RESULTS_FILE", "Standing", "axiom_cell", "axiom_matrix", "curve_frame", "curve_table",
-    "main_page", "merge", "overall_table", "rank", "read_results", "render_curves", "render_pages",
-    "results_csv", "results_jsonl", "standings", "suite_page", "suite_scores", "update_leaderboard",
-    "write_leaderboard",
+    "CSV_FILE", "RESULTS_FILE", "Leaderboard", "Standing", "SuiteRanking", "analyse", "axiom_cell", "axiom_matrix",
+    "curve_frame", "curve_table", "main_page", "merge", "overall_table", "rank_suite", "read_results",
+    "render_curves", "render_pages", "results_csv", "results_jsonl", "standings", "suite_page", "suite_scores",
+    "update_leaderboard", "with_interval", "write_leaderboard",
 ]  # fmt: skip
 
 
@@ -63,8 +73,9 @@ def update_leaderboard(directory: str | os.PathLike, new_records: Iterable[Recor
 
 def write_leaderboard(directory: str | os.PathLike, records: Iterable[Record], metadata: Mapping) -> list[Path]:
     """Write results.jsonl, results.csv, README.md, the suite pages and the curve files;
-    return their paths. Everything is rendered before any file is replaced."""
-    records = sorted(records, key=row_order)
+    return their paths. Each row's interval (``ci_low``, ``ci_high``) is computed from its
+    stored samples (``with_interval``). Everything is rendered before any file is replaced."""
+    records = sorted((with_interval(r) for r in records), key=row_order)
     check_one_run(records)
     files: dict[str, str | bytes] = {RESULTS_FILE: results_jsonl(records, metadata), CSV_FILE: results_csv(records)}
     files.update(render_pages(records, partial=str(metadata.get("partial") or "")))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 

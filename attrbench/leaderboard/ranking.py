@@ -1,41 +1,122 @@
-"""Scores and ranks of the methods in each suite and overall.
+"""Scores, intervals, rank ranges, controls and sanity marks, in each suite and overall.
 
 Scores. Each suite's :class:`attrbench.suite.Suite` (``attrbench.checks.SUITES``) says how
 it sums a method up: ``summary_metrics == (HOLDS_RATE,)`` is the fraction of the method's
-verdict rows (``holds`` not None) that hold; otherwise the score is the mean ``value`` of
-the method's rows with one of those metrics. Error rows are shown but never scored, so a
-method whose rows all errored has no score in that suite.
+verdict rows (``holds`` not None) that hold — an exact number, with no sampling behind
+it; otherwise the score is the mean ``value`` of the method's rows with one of those
+metrics. Error rows are shown but never scored, so a method whose rows all errored has no
+score in that suite.
 
-Ranks. Within a suite the methods with a score are sorted by (score, best first in the
-suite's direction; then method name) and numbered 1..k: ties get distinct ranks and the
-alphabetically first method takes the better one. The overall rank numbers the methods
-the same way by (mean of their ranks over the suites where they have a score, name); a
-method with no score anywhere has no rank and is listed last.
+Intervals. A score's bootstrap replicates are the means of its rows' replicates
+(:mod:`attrbench.leaderboard.intervals`; an exact row is constant), so two methods'
+replicates are paired wherever their rows are; a score's interval is the percentile
+interval of its replicates.
+
+Ranks (docs/leaderboards.md says why). Two methods are told apart when the 95 % interval
+of the paired bootstrap difference of their scores excludes 0. A method's rank is the
+range 1 + (methods told apart above it) … k − (methods told apart below it), one number
+when it is told apart from every other. In an exact suite the difference is the exact
+difference, so equal scores are ties and every other pair is told apart. Overall, each
+bootstrap replicate ranks every suite (ties share their average rank); a method's mean
+rank over the suites where it has a score is then a replicate of its mean rank, and mean
+ranks are told apart by the same paired rule (lower is better).
+
+Controls. Methods of kind ``control`` (``Record.kind``; the method registry for rows
+stored without it) are references, not contestants: they get scores and intervals but no
+rank and no part in anyone's rank; each contestant's score is compared with each
+control's by the paired rule: ▲ better, ▼ worse, ≈ cannot be told apart.
+
+Sanity marks. A suite with a ``failure_mark`` marks every method with a verdict row of it
+that does not hold; the mark follows the method's name on every page.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Iterable, Mapping
+from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from scipy.stats import rankdata
 
 from attrbench.checks import SUITES
-from attrbench.results import Record
+from attrbench.leaderboard import intervals
+from attrbench.results import CONTROL_KIND, Record
 from attrbench.suite import Suite
+
+#: Marks of a contestant's score against a control's.
+BEATS, TIED, WORSE = "▲", "≈", "▼"
+VERSUS = {1: BEATS, 0: TIED, -1: WORSE}
+
+
+# ------------------------------------------------------------------------------- kinds
+
+
+def kinds(records: Iterable[Record]) -> dict[str, str]:
+    """Each method's kind: from its rows, or (rows stored before ``kind`` was) from the
+    method registry by the name before any ``[options]``; "" when neither knows it."""
+    found: dict[str, str] = {}
+    for r in records:
+        if r.kind or r.method not in found:
+            found[r.method] = r.kind or found.get(r.method, "")
+    for method, kind in found.items():
+        if not kind:
+            found[method] = _registered_kind(method)
+    return found
+
+
+def _registered_kind(method: str) -> str:
+    from attrbench.methods import default_registry
+
+    try:
+        return default_registry.entry(method.split("[", 1)[0]).kind
+    except Exception:  # not registered here (a plugin not installed): no kind to tell
+        return ""
+
+
+def controls(records: Iterable[Record]) -> set[str]:
+    """The methods of kind "control"."""
+    return {m for m, kind in kinds(records).items() if kind == CONTROL_KIND}
+
+
+def sanity_marks(records: Iterable[Record]) -> dict[str, str]:
+    """method -> the ``failure_mark`` of every suite (in ``SUITES`` order) with one in which
+    it has a verdict row (not an error) that does not hold."""
+    failed = {(r.suite, r.method) for r in records if r.holds is False and not r.error}
+    marks: dict[str, str] = defaultdict(str)
+    for suite in SUITES.values():
+        if suite.failure_mark:
+            for name, method in sorted(failed):
+                if name == suite.name:
+                    marks[method] += suite.failure_mark
+    return dict(marks)
+
+
+# ------------------------------------------------------------------------------ scores
+
+
+def _scored_rows(records: Iterable[Record], suite: Suite) -> dict[str, list[Record]]:
+    rows = [r for r in records if r.suite == suite.name and not r.error]
+    if suite.holds_rate:
+        rows = [r for r in rows if r.holds is not None]
+    else:
+        rows = [r for r in rows if r.metric in suite.summary_metrics and r.value is not None]
+    by_method: dict[str, list[Record]] = defaultdict(list)
+    for r in rows:
+        by_method[r.method].append(r)
+    return by_method
+
+
+def _row_score(r: Record, suite: Suite) -> float:
+    return float(r.holds) if suite.holds_rate else r.value
 
 
 def suite_scores(records: Iterable[Record], suite: Suite) -> dict[str, float]:
-    """Each method's summary score in ``suite``; methods without a score are left out."""
-    rows = [r for r in records if r.suite == suite.name and not r.error]
-    if suite.holds_rate:
-        samples = [(r.method, float(r.holds)) for r in rows if r.holds is not None]
-    else:
-        samples = [(r.method, r.value) for r in rows if r.metric in suite.summary_metrics and r.value is not None]
-    by_method: dict[str, list[float]] = defaultdict(list)
-    for method, value in samples:
-        by_method[method].append(value)
-    means = {method: _mean(values) for method, values in by_method.items()}
+    """Each method's summary score in ``suite`` (controls too); methods without a score
+    are left out."""
+    means = {m: _mean([_row_score(r, suite) for r in rows]) for m, rows in _scored_rows(records, suite).items()}
     return {method: mean for method, mean in means.items() if not math.isnan(mean)}
 
 
@@ -46,11 +127,89 @@ def _mean(values: list[float]) -> float:
         return math.nan
 
 
-def rank(scores: Mapping[str, float], direction: str) -> dict[str, int]:
-    """Ordinal ranks 1..k: sorted by score (best first in ``direction``), then name."""
+def score_replicates(records: Iterable[Record], suite: Suite, n_boot: int = intervals.N_BOOT) -> dict[str, np.ndarray]:
+    """Each scored method's (n_boot,) replicates of its suite score: the mean over its rows
+    of their replicates (constant for an exact suite). A replicate undefined in every row
+    keeps the point score."""
+    scores = suite_scores(records, suite)
+    out = {}
+    for method, rows in _scored_rows(records, suite).items():
+        if method not in scores:
+            continue
+        if suite.holds_rate:
+            out[method] = np.full(n_boot, scores[method])
+            continue
+        stacked = np.stack([intervals.row_replicates(r, n_boot) for r in rows])
+        with warnings.catch_warnings():  # a replicate undefined in every row: NaN, no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            reps = np.nanmean(stacked, axis=0)
+        out[method] = np.where(np.isnan(reps), scores[method], reps)
+    return out
+
+
+# ----------------------------------------------------------------------------- ranking
+
+
+def order(scores: Mapping[str, float], direction: str) -> list[str]:
+    """Methods sorted by score, best first in ``direction``, then by name."""
     sign = -1.0 if direction == "higher" else 1.0
-    order = sorted(scores, key=lambda method: (sign * scores[method], method))
-    return {method: position for position, method in enumerate(order, 1)}
+    return sorted(scores, key=lambda method: (sign * scores[method], method))
+
+
+@dataclass(frozen=True)
+class SuiteRanking:
+    """One suite's scores and ranks (see the module docstring)."""
+
+    suite: Suite
+    scores: dict[str, float]  # every method with a score, controls included
+    intervals: dict[str, tuple[float, float]]
+    replicates: dict[str, np.ndarray] = field(repr=False)
+    ranks: dict[str, tuple[int, int]]  # contestants only
+    contestants: list[str]  # in order: score best first, then name
+    controls: list[str]  # controls with a score, by name
+    versus: dict[str, dict[str, str]]  # contestant -> control -> BEATS | TIED | WORSE
+    exact: bool  # the score has no sampling behind it (holds_rate)
+    sampled: bool  # some scored row keeps samples (else every interval is degenerate)
+
+    def midranks(self) -> dict[str, np.ndarray]:
+        """Each contestant's rank in every replicate, ties sharing their average rank."""
+        if not self.contestants:
+            return {}
+        sign = -1.0 if self.suite.direction == "higher" else 1.0
+        stacked = sign * np.stack([self.replicates[m] for m in self.contestants])
+        ranks = rankdata(stacked, axis=0, method="average")
+        return dict(zip(self.contestants, ranks))
+
+    def point_midranks(self) -> dict[str, float]:
+        """Each contestant's rank by its score, ties sharing their average rank."""
+        if not self.contestants:
+            return {}
+        sign = -1.0 if self.suite.direction == "higher" else 1.0
+        ranks = rankdata([sign * self.scores[m] for m in self.contestants], method="average")
+        return {m: float(r) for m, r in zip(self.contestants, ranks)}
+
+
+def rank_suite(records: Iterable[Record], suite: Suite, control_methods: set[str] | None = None) -> SuiteRanking:
+    """Scores, intervals, rank ranges and control marks of ``suite``."""
+    records = [r for r in records if r.suite == suite.name]
+    control_methods = controls(records) if control_methods is None else control_methods
+    scores = suite_scores(records, suite)
+    reps = score_replicates(records, suite)
+    bounds = {m: _bounds(scores[m], reps[m]) for m in scores}
+    contestants = order({m: s for m, s in scores.items() if m not in control_methods}, suite.direction)
+    refs = sorted(m for m in scores if m in control_methods)
+    ranks = intervals.rank_ranges({m: reps[m] for m in contestants}, suite.direction)
+    versus = {m: {c: VERSUS[intervals.better_sign(reps[m], reps[c], suite.direction)] for c in refs}
+              for m in contestants}  # fmt: skip
+    sampled = any(r.samples is not None for rows in _scored_rows(records, suite).values() for r in rows)
+    return SuiteRanking(suite, scores, bounds, reps, ranks, contestants, refs, versus, suite.holds_rate, sampled)
+
+
+def _bounds(score: float, reps: np.ndarray) -> tuple[float, float]:
+    """The percentile interval of ``reps``; [score, score] where every replicate is equal
+    (an exact score: its replicates are a float-rounded copy of it) or none is defined."""
+    low, high = intervals.interval(reps)
+    return (score, score) if math.isnan(low) or low == high else (low, high)
 
 
 @dataclass(frozen=True)
@@ -59,30 +218,57 @@ class Standing:
 
     method: str
     scores: dict[str, float]  # suite name -> summary score
-    ranks: dict[str, int]  # suite name -> rank in that suite
-    mean_rank: float | None
-    rank: int | None
+    ranks: dict[str, tuple[int, int]]  # suite name -> rank range there (contestants only)
+    mean_rank: float | None  # mean over its suites of its rank (ties averaged); None for a control
+    mean_rank_interval: tuple[float, float] | None
+    rank: tuple[int, int] | None  # the overall rank range; None for a control or a method without scores
+    control: bool = False
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """Every suite's ranking and the overall standings, computed once per rendering."""
+
+    suites: dict[str, SuiteRanking]
+    standings: list[Standing]  # contestants in overall order, then methods without a score, then controls
+    controls: set[str]
+    marks: dict[str, str]
+
+
+def analyse(records: Iterable[Record]) -> Leaderboard:
+    """Rank every suite of ``SUITES`` and the methods overall (see the module docstring)."""
+    records = [r for r in records if r.suite in SUITES]
+    refs = controls(records)
+    suites = {name: rank_suite(records, suite, refs) for name, suite in SUITES.items()}
+    methods = {r.method for r in records}
+    contestants = sorted(methods - refs)
+    mid = {name: s.midranks() for name, s in suites.items()}
+    points = {name: s.point_midranks() for name, s in suites.items()}
+    mean_reps, mean_points = {}, {}
+    for method in contestants:
+        own = [name for name in suites if method in points[name]]
+        if own:
+            mean_reps[method] = np.mean([mid[name][method] for name in own], axis=0)
+            mean_points[method] = float(np.mean([points[name][method] for name in own]))
+    overall = intervals.rank_ranges({m: mean_reps[m] for m in order(mean_points, "lower")}, "lower")
+    ranked = order(mean_points, "lower")
+    unranked = [m for m in contestants if m not in mean_points]
+    standings = [
+        Standing(
+            method,
+            {name: s.scores[method] for name, s in suites.items() if method in s.scores},
+            {name: s.ranks[method] for name, s in suites.items() if method in s.ranks},
+            mean_points.get(method),
+            _bounds(mean_points[method], mean_reps[method]) if method in mean_points else None,
+            overall.get(method),
+            control=method in refs,
+        )
+        for method in [*ranked, *unranked, *sorted(refs & methods)]
+    ]
+    return Leaderboard(suites, standings, refs, sanity_marks(records))
 
 
 def standings(records: Iterable[Record]) -> list[Standing]:
-    """Every method with rows in a suite of ``SUITES``, in overall-rank order."""
-    records = [r for r in records if r.suite in SUITES]
-    scores = {name: suite_scores(records, suite) for name, suite in SUITES.items()}
-    ranks = {name: rank(scores[name], suite.direction) for name, suite in SUITES.items()}
-    methods = {r.method for r in records}
-    mean_ranks = {}
-    for method in methods:
-        own = [ranks[name][method] for name in SUITES if method in ranks[name]]
-        if own:
-            mean_ranks[method] = sum(own) / len(own)
-    overall = rank(mean_ranks, "lower")
-    return [
-        Standing(
-            method,
-            {name: scores[name][method] for name in SUITES if method in scores[name]},
-            {name: ranks[name][method] for name in SUITES if method in ranks[name]},
-            mean_ranks.get(method),
-            overall.get(method),
-        )
-        for method in sorted(methods, key=lambda m: (overall.get(m, math.inf), m))
-    ]
+    """Every method with rows in a suite of ``SUITES``: contestants in overall-rank order,
+    then contestants without a score, then the controls."""
+    return analyse(records).standings

@@ -22,12 +22,13 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
 
 import pandas as pd
 
 from attrbench.errors import CorruptResultsError, LeaderboardError
-from attrbench.results import COLUMNS, OPTIONAL_COLUMNS, Record, jsonable
+from attrbench.results import COLUMNS, OPTIONAL_COLUMNS, STORE_ONLY, Record, jsonable
 
 RESULTS_FILE = "results.jsonl"
 CSV_FILE = "results.csv"
@@ -80,6 +81,10 @@ _COLUMN_TYPES: dict[str, tuple] = {
     "holds": (bool, None),
     "claimed": (bool,),
     "seed": (int,),
+    "ci_low": (float, int, None),
+    "ci_high": (float, int, None),
+    "samples": (list, None),
+    "aggregate": (str, None),
 }
 
 
@@ -97,12 +102,13 @@ def _parse_record(path: Path, line: int, data: Any) -> Record:
     missing = [column for column in COLUMNS if column not in data]
     if missing:
         raise _corrupt(path, line, f"missing column(s) {', '.join(missing)}")
-    for column in COLUMNS:
+    for column in (*COLUMNS, *STORE_ONLY):
         if not _column_ok(column, data[column]):
-            raise _corrupt(path, line, f"column {column!r} has the wrong type: {data[column]!r}")
-    value = None if data["value"] is None else float(data["value"])
+            shown = repr(data[column])[:80]
+            raise _corrupt(path, line, f"column {column!r} has the wrong type: {shown}")
+    floats = {c: None if data[c] is None else float(data[c]) for c in ("value", "ci_low", "ci_high")}
     try:
-        return Record.from_dict({**data, "value": value})
+        return Record.from_dict({**data, **floats})
     except ValueError as exc:
         raise _corrupt(path, line, str(exc)) from None
 
@@ -204,6 +210,9 @@ def results_jsonl(records: Iterable[Record], metadata: Mapping) -> str:
 
 
 def results_csv(records: Iterable[Record]) -> str:
-    """The records in long format with exactly ``COLUMNS``; values as ``repr(float)``."""
-    rows = [{**r.to_dict(), "value": "" if r.value is None else repr(float(r.value))} for r in records]
+    """The records in long format with exactly ``COLUMNS`` (the raw values: no rounding, no
+    "< resolution"); numbers as ``repr(float)``, "" for None."""
+    numbers = ("value", "ci_low", "ci_high")
+    rows = [{**r.to_dict(), **{c: "" if getattr(r, c) is None else repr(float(getattr(r, c))) for c in numbers}}
+            for r in records]  # fmt: skip
     return pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(index=False, lineterminator="\n")

@@ -81,7 +81,8 @@ def subset_influence(model, x, masks, *, epsilon: float = 2.0, attack: str = "fg
     from attrbench.attacks.prediction import changes_class
 
     changed = changes_class(model, x, masks.view(len(masks), *x.shape[1:]), attack=attack, norm=norm,
-                            epsilon=epsilon, steps=steps, generator=torch.Generator().manual_seed(PGD_SEED))  # fmt: skip
+                            epsilon=epsilon, steps=steps,
+                            generator=torch.Generator().manual_seed(PGD_SEED))  # fmt: skip
     return changed.to(x.dtype).mean(1)
 
 

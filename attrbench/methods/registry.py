@@ -12,12 +12,14 @@ the others still load.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from attrbench.errors import (
     DuplicateMethodError,
@@ -161,7 +163,7 @@ class Method:
     mask (M, features), called with the method's parameters (001 §3).
     """
 
-    def __init__(self, entry: "MethodEntry", params: Mapping[str, Any], impl: Callable, subsets=None):
+    def __init__(self, entry: MethodEntry, params: Mapping[str, Any], impl: Callable, subsets=None):
         self.name = entry.name
         self.claims = entry.claims
         self.needs_baseline = entry.needs_baseline
@@ -251,13 +253,12 @@ class MethodEntry:
             instance = self.obj(**params)
             impl = instance.attribute
         else:
-            fn = self.obj
-
-            def impl(model, x, target, baseline, _fn=fn, _params=dict(params)):
-                return _fn(model, x, target, baseline, **_params)
+            # impl(model, x, target, baseline) = obj(model, x, target, baseline, **params); partial keeps
+            # its own copy of params, so later changes to the dict do not reach it.
+            impl = functools.partial(self.obj, **params)
 
         hook = getattr(self.obj, "subset_influence", None)
-        subsets = None if hook is None else (lambda model, x, masks, _p=dict(params): hook(model, x, masks, **_p))
+        subsets = None if hook is None else functools.partial(hook, **params)
         return Method(self, params, impl, subsets)
 
 

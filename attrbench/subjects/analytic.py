@@ -137,8 +137,9 @@ APP_J_EPSILONS = (0.5, 0.1, 0.01, 0.001)
 def max_abs_diff() -> Subject:
     """F = max(y₂−y₁, y₁−y₂) on [0, 2]² with x′ = 0 (002 App. J). Rows 2k and 2k+1 are
     x = (1, 1+ε/2) and x̄ = (1, 1−ε/2): ‖x − x̄‖ = ε yet |IG₁(x) − IG₁(x̄)| = 2, so IG is not
-    Lipschitz; ``truth["lipschitz_pairs"]`` names them for the Lipschitz check. (By the definition IG₁(x) = −1 and IG₁(x̄) = +1; App. J prints the two
-    signs the other way round, which leaves the jump of 2 unchanged.)"""
+    Lipschitz; ``truth["lipschitz_pairs"]`` names them for the Lipschitz check. (By the
+    definition IG₁(x) = −1 and IG₁(x̄) = +1; App. J prints the two signs the other way round,
+    which leaves the jump of 2 unchanged.)"""
     pairs = []
     for eps in APP_J_EPSILONS:
         pairs += [[1.0, 1.0 + eps / 2], [1.0, 1.0 - eps / 2]]
@@ -219,7 +220,9 @@ def smooth() -> Subject:
     ``lipschitz_bound`` (C, n) = M + |b_i − a_i|/2·L bounds IG_i's Lipschitz constant."""
     gen = _generator(7)
     n, h, c, lo, hi = 4, 8, 2, -1.0, 1.0
-    w, b, v = torch.randn(h, n, generator=gen) * 0.8, torch.randn(h, generator=gen) * 0.3, torch.randn(c, h, generator=gen) * 0.6
+    w = torch.randn(h, n, generator=gen) * 0.8
+    b = torch.randn(h, generator=gen) * 0.3
+    v = torch.randn(c, h, generator=gen) * 0.6
     first, second = nn.Linear(n, h), nn.Linear(h, c, bias=False)
     with torch.no_grad():
         first.weight.copy_(w)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from attrbench.errors import AttrbenchError, InputShapeError
 from attrbench.subjects.registry import Subject, register_subject

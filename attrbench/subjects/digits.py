@@ -116,7 +116,7 @@ def tags(recipe: Recipe) -> frozenset[str]:
     return ACTIVATION_TAGS[recipe.activation] | {"bias"} | ({"image"} if recipe.convs else set())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _flat_split():
     from sklearn.datasets import load_digits
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import fnmatch
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from attrbench.errors import DuplicateSubjectError, InputShapeError, PluginError, UnknownSubjectError
 from attrbench.plugins import Catalog, registered_by_user_code
@@ -71,7 +72,7 @@ class Subject:
         if not bool(((self.inputs >= lo) & (self.inputs <= hi)).all()):
             raise InputShapeError(f"subject {self.name!r}: inputs leave the domain [{lo}, {hi}].")
 
-    def to(self, device) -> "Subject":
+    def to(self, device) -> Subject:
         """A copy on ``device`` (this subject when it is already there): the model, the
         tensors, and the tensors and modules in ``truth``, are moved; the rest is shared."""
         import copy

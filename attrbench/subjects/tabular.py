@@ -54,7 +54,7 @@ TAGS = frozenset({"relu", "nonsmooth", "bias"})
 DESCRIPTION = "MLP 30-32-16-2 (relu) trained on sklearn breast cancer, standardised features"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _standardised():
     """(Split, mean, std) with features standardised by the training split's statistics."""
     from sklearn.datasets import load_breast_cancer

@@ -38,7 +38,8 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 #: Bumped whenever the file layout or the meaning of a recipe field changes.
 CACHE_FORMAT = 1

@@ -426,9 +426,9 @@ def load_cifar10(path, split: str = "test", limit: int | None = None, *, dtype=N
     for n in names:
         if limit is not None and have >= limit:
             break
-        d, l = _read_cifar_batch(folder / n)
+        d, batch_labels = _read_cifar_batch(folder / n)
         datas.append(d)
-        labels.append(l)
+        labels.append(batch_labels)
         have += len(d)
     data = np.concatenate(datas)[:limit] if datas else np.zeros((0, 3072), np.uint8)
     label = np.concatenate(labels)[:limit] if labels else np.zeros((0,), np.int64)

@@ -19,7 +19,7 @@ import torch
 
 from attrbench import register_method
 
-from zoo_expectations import CAUSES, MARK_ENV, SLEEP_SECONDS  # noqa: E402,F401  (what the tests expect)
+from zoo_expectations import CAUSES, MARK_ENV, SLEEP_SECONDS  # noqa: F401  (what the tests expect)
 
 
 def _zeros(x):

@@ -16,7 +16,7 @@ A check names the strategy of its cases by name (``CheckInfo.cases``, a key of
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from attrbench.checks.cases.axiom_cases import describe
 from attrbench.checks.cases.strategies import (

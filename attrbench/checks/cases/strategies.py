@@ -164,9 +164,9 @@ def symmetric_cases(
     return SymmetricCase(net, x, xb, draw(_targets(k, m)), check_domain(domain), i=i, j=j, construction=how)
 
 
-def _apply_equivalence(draw, layers: Layers, name: str, l: int, gen: torch.Generator) -> Layers:
+def _apply_equivalence(draw, layers: Layers, name: str, layer: int, gen: torch.Generator) -> Layers:
     layers = [(w.clone(), None if b is None else b.clone()) for w, b in layers]
-    (w, b), (w_next, b_next) = layers[l], layers[l + 1]
+    (w, b), (w_next, b_next) = layers[layer], layers[layer + 1]
     h = w.shape[0]
     if name == "permute":
         perm = torch.tensor(draw(st.permutations(range(h))), dtype=torch.long)
@@ -194,7 +194,7 @@ def _apply_equivalence(draw, layers: Layers, name: str, l: int, gen: torch.Gener
         w_next[:, u] /= c
     else:
         raise InvalidArgument(f"equivalence {name!r} is not one of {EQUIVALENCES}.")
-    layers[l], layers[l + 1] = (w, b), (w_next, b_next)
+    layers[layer], layers[layer + 1] = (w, b), (w_next, b_next)
     return layers
 
 
@@ -224,9 +224,9 @@ def equivalent_network_pairs(
     gen = torch.Generator().manual_seed(draw(seeds()))
     applied = []
     for name in names or ["permute"]:
-        l = draw(st.integers(0, len(widths) - 1))
-        layers = _apply_equivalence(draw, layers, name, l, gen)
-        applied.append((name, l))
+        layer = draw(st.integers(0, len(widths) - 1))
+        layers = _apply_equivalence(draw, layers, name, layer, gen)
+        applied.append((name, layer))
     second = assemble(layers, act, seed=seed)
     m = draw(as_strategy(batch, "batch"))
     x, xb = draw(_points(n, m, domain, dtype))
@@ -363,7 +363,9 @@ def affine_maps(
     scale = draw(as_strategy(scales, "scales"))
     shift = draw(as_strategy(shifts, "shifts"))
     if not (math.isfinite(scale) and math.isfinite(shift)) or scale == 0:
-        raise InvalidArgument(f"scales must draw finite non-zero floats and shifts finite floats; drew {scale!r}, {shift!r}.")
+        raise InvalidArgument(
+            f"scales must draw finite non-zero floats and shifts finite floats; drew {scale!r}, {shift!r}."
+        )
     composed = AffineInput(net.model, i, scale, shift, n, dtype)
     m = draw(as_strategy(batch, "batch"))
     x, xb = draw(_points(n, m, domain, dtype))
