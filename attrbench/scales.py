@@ -72,7 +72,7 @@ SCALES: dict[str, Scale] = {
         "standard", hypothesis_examples=100, max_samples=32,
         n_subsets=100, sensitivity_n_samples=64, sensitivity_n_grid=12,
         fragility_samples=8, fragility_epsilons=(0.01, 0.02, 0.05), fragility_steps=15, fragility_step=0.1,
-        fragility_topk=0.1, fragility_spsa_steps=5, fragility_spsa_directions=1, fragility_spsa_c=0.25,
+        fragility_topk=0.1, fragility_spsa_steps=2, fragility_spsa_directions=1, fragility_spsa_c=0.25,
         influence_samples=64, influence_subsets=20, influence_full_grid=True,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
         sanity_samples=64,

@@ -371,9 +371,10 @@ def test_every_method_meets_the_same_random_and_transfer_perturbations():
 
 
 def test_panel_attacks_are_computed_once_per_subject_in_a_process(monkeypatch):
-    """Three methods' tests on one subject run the panel's 3 surrogates × 2 kinds = 6
-    attacks and one random draw; a second subject adds as many. The panel method
-    `gradient` (default options) takes its self attack from the panel: no extra call."""
+    """Three methods' tests on one subject run the panel's 2 surrogates (gradient,
+    Gradient×Input) × 2 kinds = 4 attacks and one random draw; a second subject adds as
+    many. The panel method `gradient` (default options) takes its self attack from the
+    panel: no extra call."""
     calls = {"transfer": 0, "random": 0}
     transfer, random_sign = shared.run_interpretation_attack, shared.random_sign
 
@@ -391,14 +392,14 @@ def test_panel_attacks_are_computed_once_per_subject_in_a_process(monkeypatch):
     scale = get_scale("quick")
     for i, method in enumerate(("gradient", "occlusion", "random")):
         out = fr.fragility(methods.get(method), subjects.get("analytic/linear"), CheckContext(scale, gen(i)))
-        assert calls == {"transfer": 6, "random": 1}, (method, calls)
+        assert calls == {"transfer": 4, "random": 1}, (method, calls)
     assert out.details["attacks"]["topk@self"].startswith("gradient-free")
     fr.fragility(methods.get("occlusion"), subjects.get("digits/mlp_tanh"), CheckContext(scale, gen(9)))
-    assert calls == {"transfer": 12, "random": 2}
+    assert calls == {"transfer": 8, "random": 2}
 
 
 def test_occlusion_now_faces_targeted_attacks_and_its_worst_case_is_at_most_random():
-    """Occlusion is not differentiable: it meets the six transfer attacks and the SPSA self
+    """Occlusion is not differentiable: it meets the four transfer attacks and the SPSA self
     attacks, every one with finite metrics, and its robustness (the worst case) is at most
     its top-k intersection under random noise at the largest ε (the minimum over a set
     that contains it)."""
@@ -417,7 +418,7 @@ def test_occlusion_now_faces_targeted_attacks_and_its_worst_case_is_at_most_rand
 
 @pytest.mark.parametrize("subject", ["analytic/linear", "digits/mlp_tanh"])
 def test_no_cell_is_missing_for_any_builtin(subject):
-    """Every built-in that applies to the subject has all nine attacks at every ε, with
+    """Every built-in that applies to the subject has all seven attacks at every ε, with
     finite top-k intersection, Spearman, centre shift and moved fraction (no N/A, no NaN)."""
     scale, s = get_scale("quick"), subjects.get(subject)
     names = [name for name, _ in fr.attack_set()]

@@ -420,29 +420,29 @@ def test_no_figure_without_matplotlib(tmp_path, monkeypatch):
     assert "attrbench[plots]" in page and ".png" not in page
 
 
-def fragility_row(method, subject, topk, status="ok"):
+def fragility_row(method, subject, topk):
     details = json.dumps({
-        "epsilon_fraction": [0.05, 0.05], "attack": ["random", "topk"], "epsilon": [0.1, 0.1],
-        "topk_intersection": [topk[0], topk[1]], "spearman": [1.0, 0.5], "center_shift": [0.0, 1.0],
-        "moved": [1.0, 1.0], "status": ["ok", status],
+        "epsilon_fraction": [0.05, 0.05], "attack": ["random", "topk@self"], "family": ["random", "self topk"],
+        "epsilon": [0.1, 0.1], "topk_intersection": [topk[0], topk[1]], "spearman": [1.0, 0.5],
+        "center_shift": [0.0, 1.0], "moved": [1.0, 1.0],
     })  # fmt: skip
-    return row("fragility", "fragility", "robustness", method, subject, min(t for t in topk if t == t),
-               details=details)  # fmt: skip
+    return row("fragility", "fragility", "robustness", method, subject, min(topk), details=details)
 
 
-def test_fragility_table_averages_subjects_and_shows_na():
-    """The page's table: per (method, attack, ε) the mean over subjects — a, topk: (0.5 +
-    0.25)/2 = 0.375 — and, where every row of a group is N/A, the status's head 'N/A'."""
+def test_fragility_table_averages_subjects_with_one_column_per_attack():
+    """The page's table: per (method, ε) one column per attack, each the mean over
+    subjects of the top-k intersection — a, topk@self: (0.5 + 0.25)/2 = 0.375, a, random:
+    (1 + 0.5)/2 = 0.75; b has one subject."""
     records = [
         fragility_row("a", "s1", (1.0, 0.5)), fragility_row("a", "s2", (0.5, 0.25)),
-        fragility_row("b", "s1", (0.75, math.nan), status="N/A: not differentiable"),
+        fragility_row("b", "s1", (0.75, 0.125)),
     ]  # fmt: skip
     curves = SUITES["fragility"].curves
     lines = lb.curve_table(lb.curve_frame(records, curves), curves).splitlines()
-    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
-    assert cells[0][:4] == ["a", "random", "0.05", "0.75"]
-    assert cells[1][:4] == ["a", "topk", "0.05", "0.375"] and cells[1][4:6] == ["0.5", "1"]  # Spearman, centre shift
-    assert cells[3][:4] == ["b", "topk", "0.05", "N/A"] and set(cells[3][3:]) == {"N/A"}
+    header = [c.strip() for c in lines[2].strip("|").split("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[4:]]
+    assert header == ["method", "epsilon_fraction", "random", "topk@self"]
+    assert cells == [["a", "0.05", "0.75", "0.375"], ["b", "0.05", "0.75", "0.125"]]
 
 
 def test_boolean_score_is_the_mean_of_its_three_metrics():

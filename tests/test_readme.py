@@ -265,5 +265,10 @@ def test_scale_tables_match_the_presets(scale):
     )  # fmt: skip
     assert numerator == "ε" and 1 / int(denominator) == preset.fragility_step
     assert float(frag[5].rstrip(" %")) / 100 == preset.fragility_topk
+    spsa_steps, directions, c = (float(v) for v in frag[6].split(", "))
+    assert (spsa_steps, directions, c) == (
+        preset.fragility_spsa_steps, preset.fragility_spsa_directions, preset.fragility_spsa_c
+    )  # fmt: skip
+    assert int(frag[7]) == preset.fragility_spsa_steps * (2 * preset.fragility_spsa_directions + 1)
     counts = re.search(r"(\d+) / (\d+) / (\d+)\s+cases at `quick` / `standard` / `paper`", text)
     assert int(counts.group(list(SCALES).index(scale) + 1)) == preset.hypothesis_examples

@@ -13,20 +13,19 @@ method is called once on the batch of all 2·d·rows points x ± c·δ (c = ``c`
 (δ⁻¹ = δ for Rademacher entries). E[ĝ] = ∇D + O(c²) for smooth D, and each entry's
 variance is (‖∇D‖² − (∂ᵢD)²)/d, so ‖ĝ − ∇D‖² ≈ (F − 1)‖∇D‖²/d and the cosine similarity of
 ĝ and ∇D is about 1/√(1 + (F − 1)/d) (:func:`expected_cosine`). The step is x ← Π(x + α·
-sign(ĝ)), Π the projection onto the ε-ball ∩ the domain, as in Algorithm 1. The iterate
-itself rides in the same call as the next step's probes, so a point costs ``steps`` ×
-(2d + 1) method evaluations in ``steps`` calls (the first call needs no iterate: R(x_t) is
-known; the last iterate takes one call of its own). Iterates are judged by D of the real
-network's explanation, labels on the real network; no surrogate network is needed, since
-nothing is differentiated. The chosen points' explanations are computed once more in the
-layout of x_t (one call, outside the budget), so a method whose output depends on a
-point's position in the batch compares like with like.
+sign(ĝ)), Π the projection onto the ε-ball ∩ the domain, as in Algorithm 1. Each iterate
+after x_t (whose R is known) is explained in a call of its own with x_t's batch layout, so
+the explanation kept for the chosen point is comparable with R(x_t) even for a method
+whose output depends on a row's place in the batch; a point costs ``steps`` × (2d + 1)
+method evaluations (:func:`query_budget`). Iterates are judged by D of the real network's
+explanation, labels on the real network; no surrogate network is needed, since nothing is
+differentiated.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -119,14 +118,11 @@ def run_spsa_attack(
     size = (c * p.radius)[None]  # per row, broadcast over directions
     current, r_current = p.x_t, p.r_t
     for i in range(steps):
-        delta = rademacher(directions, p.x_t, generator)
-        points = probes(current, size, delta)
-        if i > 0:  # the iterate rides along with its probes
-            points = torch.cat([current, points])
-        r = importance(p.attribute(model, points, "SPSA probes", copies=len(points) // p.rows).detach())
-        if i > 0:
-            r_current, r = r[: p.rows], r[p.rows :]
+        if i > 0:  # the iterate, in x_t's batch layout
+            r_current = importance(p.attribute(model, current, "SPSA iterate").detach())
             best.consider(current, r_current)
+        delta = rademacher(directions, p.x_t, generator)
+        r = importance(p.attribute(model, probes(current, size, delta), "SPSA probes", copies=2 * directions).detach())
         along_u = None
         if p.kind == "mass_center":  # the start rule of Algorithm 1, decided at the iterate
             norm = (center_of_mass(r_current, p.positions) - p.c_t).norm(dim=1)
@@ -134,7 +130,6 @@ def run_spsa_attack(
         g = estimate(p.objective(r, along_u), size[0], delta)
         current = p.project(current + p.step * g.sign())
     best.consider(current, importance(p.attribute(model, current, "SPSA last iterate").detach()))
-    r_adv = torch.where(best.moved[:, None], importance(p.attribute(model, best.x, "result").detach()), p.r_t)
     note = (f"{steps} SPSA steps, {directions} directions, probes at ±{c:g}·ε: "
             f"{query_budget(steps, directions)} method evaluations per point")  # fmt: skip
-    return p.result(best.x, r_adv, best.moved, 0, note)
+    return p.result(best.x, best.r, best.moved, 0, note)

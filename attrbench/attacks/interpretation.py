@@ -340,5 +340,7 @@ def repeat_baseline(baseline, x: Tensor, times: int):
     if isinstance(baseline, Tensor) and baseline.dim() == x.dim() and baseline.shape[0] == len(x) and len(x) > 1:
         return baseline.repeat(times, *[1] * (x.dim() - 1))
     if isinstance(baseline, Tensor) and baseline.dim() > x.dim():
-        raise InputShapeError(f"baseline of shape {tuple(baseline.shape)} has more dims than the input {tuple(x.shape)}.")
+        raise InputShapeError(
+            f"baseline of shape {tuple(baseline.shape)} has more dims than the input {tuple(x.shape)}."
+        )
     return baseline

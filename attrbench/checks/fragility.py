@@ -6,7 +6,7 @@ keeping the predicted label within the ε-ball ∩ the domain:
 - ``random``: random sign noise (004 §3), drawn once per subject from a generator of the
   run's seed and the subject, so every method sees the same perturbed inputs;
 - ``topk@s``, ``mass_center@s`` for each surrogate s of the panel
-  (``attrbench.attacks.shared.PANEL``: gradient, Gradient×Input, IG): the top-k and
+  (``attrbench.attacks.shared.PANEL``: gradient, Gradient×Input): the top-k and
   mass-center attacks of Algorithm 1 (App. A) computed against s, once per subject in a
   process, and applied to every method (transfer attacks);
 - ``topk@self``, ``mass_center@self``: the same two attacks against the method itself —
@@ -186,7 +186,8 @@ def _self_attack(method, kind: str, subject, x, t, options: dict, found: dict, s
         step_size=[scale.fragility_step * steps / spsa_steps * e for e in options["epsilon"]],
         generator=ctx.generator, **options,
     )  # fmt: skip
-    return result.r_adv, result.moved, f"gradient-free Algorithm 1 (budget {query_budget(spsa_steps, d)}): {result.note}"
+    budget = query_budget(spsa_steps, d)
+    return result.r_adv, result.moved, f"gradient-free Algorithm 1 (budget {budget}): {result.note}"
 
 
 SUITE = Suite(
@@ -199,15 +200,15 @@ SUITE = Suite(
         "label is kept, and the normalised importance R = |A| / Σ|A| (§2.1) before and "
         "after is compared by Spearman rank correlation (↑), top-k intersection (↑, k = "
         "10 % of the features) and the shift of the centre of saliency mass in pixels (↓; "
-        "§2.3, App. D). Every method meets the same nine attacks: random sign noise (§3; "
+        "§2.3, App. D). Every method meets the same seven attacks: random sign noise (§3; "
         "the same perturbed inputs for every method), the top-k and mass-center attacks of "
         "Algorithm 1 (App. A) computed against each of a fixed panel of differentiable "
-        "surrogates — gradient, Gradient×Input, IG — and transferred (`topk@gradient`, …), "
+        "surrogates — gradient, Gradient×Input — and transferred (`topk@gradient`, …), "
         "and the same two attacks against the method itself (`topk@self`, "
         "`mass_center@self`): white-box where it is differentiable, gradient-free (SPSA "
         "estimates of ∇D through its own output, a stated query budget) where it is not. "
         "Gradients of ReLU networks go through a softplus copy (footnote c). The score "
-        "`robustness` is the worst case over the nine: the lowest mean top-k intersection "
+        "`robustness` is the worst case over the seven: the lowest mean top-k intersection "
         "at the largest ε (↑)."
     ),
     summary_metrics=("robustness",),
@@ -249,7 +250,7 @@ SUITE = Suite(
         plots=(
             Plot("fragility_topk.png", "topk_intersection", panel="method", line="family",
                  caption="Top-k intersection against ε (fraction of the domain width), mean over "
-                 "subjects and, for the transfer families, over the panel's three surrogates; one "
+                 "subjects and, for the transfer families, over the panel's two surrogates; one "
                  "panel per method and one line per attack family, as 004 Figure 2."),
             Plot("fragility_spearman.png", "spearman", panel="method", line="family",
                  caption="Spearman rank correlation against ε, as above."),
