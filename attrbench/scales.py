@@ -75,7 +75,7 @@ SCALES: dict[str, Scale] = {
         fragility_topk=0.1, fragility_spsa_steps=2, fragility_spsa_directions=1, fragility_spsa_c=0.25,
         influence_samples=64, influence_subsets=20, influence_full_grid=True,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
-        sanity_samples=64,
+        sanity_samples=32,
     ),
     "paper": Scale(
         "paper", hypothesis_examples=500, max_samples=None,
