@@ -4,6 +4,7 @@
   attrbench run [--method NAME] [--suite S] ...  run the installed suites (pytest), the gate
   attrbench leaderboard RESULTS_JSONL [--out DIR]     re-render the pages from results.jsonl
   attrbench verify RESULTS_JSONL [--tolerance ATOL]   re-run a results file and compare
+  attrbench stability A B ... | --seeds 0 1 [...]     Kendall tau between rankings of files or seeds
 
 Errors a user can cause (a bad file, an unknown suite, method or subject) print
 ``attrbench: error: ...`` on stderr and exit with status 2.
@@ -234,6 +235,34 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
+# -------------------------------------------------------------------------- stability
+
+
+#: The run options (by dest) that ``attrbench stability --seeds`` passes on to each run.
+STABILITY_RUN_OPTIONS = ("method", "suite", "subject", "scale", "device", "timeout", "memory", "workers")
+
+
+def _stability(args: argparse.Namespace) -> int:
+    from attrbench.stability import compare_files, run_seeds
+
+    run = {dest: getattr(args, dest) for dest in STABILITY_RUN_OPTIONS}
+    if args.seeds is None:
+        given = [o.cli_flag for o in options.RUN_OPTIONS if run.get(o.dest)]
+        if given:
+            raise CLIError(f"{', '.join(given)} apply to the runs of --seeds; files are compared as they are.")
+        files = args.results
+    else:
+        if args.results:
+            raise CLIError("give results files to compare or --seeds to run, not both.")
+        _cwd_on_path()
+        _check_methods(args.method)
+        _check_subjects(args.subject)
+        run["suite"] = _checked_suites(args.suite)
+        files = run_seeds(args.seeds, args.out, verbose=args.verbose, **run)
+    print(compare_files(files).to_markdown(), end="")
+    return 0
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -284,6 +313,23 @@ def build_parser() -> argparse.ArgumentParser:
     p_verify.add_argument("--rerun-dir", metavar="DIR", help="keep the re-run's leaderboard here (default: discarded)")
     p_verify.add_argument("-v", "--verbose", action="store_true", help="print the re-run's pytest output")
     p_verify.set_defaults(run=_verify)
+
+    p_stab = sub.add_parser(
+        "stability",
+        help="Kendall tau between the rankings of results files, or of runs at several seeds",
+        description="Compare the rankings (each suite's summary scores and the overall mean rank, "
+        "controls left out) of two or more results files, or run the suites at each of --seeds "
+        "into OUT/seed_S and compare those: Kendall tau-b per ranking and the methods that moved.",
+    )
+    p_stab.add_argument("results", nargs="*", metavar="RESULTS_JSONL",
+                        help="results files (or directories holding one) to compare")
+    p_stab.add_argument("--seeds", nargs="+", type=options.parse_seed, metavar="SEED",
+                        help="run the suites at each seed (two or more) and compare the runs")
+    p_stab.add_argument("--out", default="stability", metavar="DIR",
+                        help="where --seeds writes each run, as DIR/seed_S (default stability/)")
+    options.add_run_arguments(p_stab, only=STABILITY_RUN_OPTIONS)
+    p_stab.add_argument("-v", "--verbose", action="store_true", help="print the runs' pytest output")
+    p_stab.set_defaults(run=_stability)
     return parser
 
 

@@ -65,6 +65,11 @@ class CLIError(AttrbenchError):
     """A command-line mistake (unknown suite, missing file, ...): exit status 2."""
 
 
+class StabilityError(AttrbenchError, ValueError):
+    """Results that ``attrbench stability`` cannot compare: a missing file, fewer than two
+    files or seeds, files of different scales (attrbench.stability)."""
+
+
 class LeaderboardError(AttrbenchError):
     """Results that cannot be merged or ranked together (e.g. another scale or seed)."""
 

@@ -195,9 +195,9 @@ def _add_arguments(parser: argparse.ArgumentParser, options, *, verify: bool) ->
         target.add_argument(option.cli_flag, **_keywords(option, cli=True, verify=verify))
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every run option, as an option of ``attrbench run``."""
-    _add_arguments(parser, RUN_OPTIONS, verify=False)
+def add_run_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """Every run option (or those whose dest is in ``only``), as an option of ``attrbench run``."""
+    _add_arguments(parser, [o for o in RUN_OPTIONS if only is None or o.dest in only], verify=False)
 
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:

@@ -45,6 +45,7 @@ class BenchSession:
         from attrbench.scales import get_scale
 
         self.config = config
+        self.threads = pin_threads()
         self.scale = get_scale(config.getoption("attrbench_scale"))
         self.seed = config.getoption("attrbench_seed")
         self.device = config.getoption("attrbench_device")
@@ -123,23 +124,27 @@ def pytest_configure(config) -> None:
         config.addinivalue_line("markers", f"{suite.name}: {suite.marker_help}")
     config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
     config.pluginmanager.register(Collector(config), "attrbench-collector")
-    if hasattr(config, "workerinput"):
-        share_cores(int(config.workerinput.get("workercount", 1)))
     if config.getoption("attrbench_progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(), "attrbench-progress")
 
 
-def share_cores(workers: int) -> None:
-    """In a pytest-xdist worker: give torch cores/workers intra-op threads (unless
-    ``OMP_NUM_THREADS`` says otherwise), so ``-n N`` does not run N × cores threads on the
-    cores. Measured on 2 cores: ``-n 2`` with 2 threads per worker took 6.9 min at the
-    quick scale against 3.9 min serially (bench/results/suite_timing_quick.md). Results do
-    not depend on the thread count (tests/test_reliability.py compares serial and -n 2)."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return
+#: torch intra-op threads of every process that runs suite tests (a serial run, each
+#: pytest-xdist worker) where ``OMP_NUM_THREADS`` is not set.
+THREADS = 1
+
+
+def pin_threads() -> int:
+    """Give torch :data:`THREADS` intra-op threads, or leave the count ``OMP_NUM_THREADS``
+    set; return the count. The same count serially and in every worker of ``-n N``, on any
+    number of cores, so no result can depend on how a run was spread (measured on 2 cores:
+    1 and 2 threads give byte-identical rows at the quick scale). One thread is also the
+    faster setting here: the suites' tensors are small and parallelism comes from ``-n``
+    (timings in docs/cli.md, Spreading a run)."""
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(THREADS)
+    return torch.get_num_threads()
 
 
 class Progress:
@@ -444,6 +449,9 @@ def _metadata(bench: BenchSession) -> dict:
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        # what the bytes depend on besides the code and the seed (docs/cli.md, Reproducibility)
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": bench.threads,
         "seed": bench.seed,
         "scale": bench.scale.name,
         "device": bench.device,

@@ -90,26 +90,25 @@ def test_training_shows_an_epoch_bar(monkeypatch):
     assert "training tiny:   0%" in stream.getvalue() and "/3 " in stream.getvalue()
 
 
-def test_xdist_workers_share_the_cores(monkeypatch):
-    """pytest_plugin.share_cores: a worker of ``-n N`` gets cores // N torch threads (at
-    least one), and leaves them alone when OMP_NUM_THREADS is set."""
+def test_every_process_gets_one_torch_thread_whatever_the_cores(monkeypatch):
+    """pytest_plugin.pin_threads: one torch intra-op thread in every process that runs
+    suite tests, on 8 cores as on 64 (so serial and ``-n N`` runs use the same count), and
+    the count OMP_NUM_THREADS set where it is set."""
     import os
 
     import torch
 
-    from attrbench.pytest_plugin import share_cores
+    from attrbench.pytest_plugin import pin_threads
 
     before = torch.get_num_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
     try:
-        share_cores(4)
-        assert torch.get_num_threads() == 2
-        share_cores(16)
-        assert torch.get_num_threads() == 1
+        for cores in (8, 64):
+            monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+            torch.set_num_threads(2)
+            assert pin_threads() == 1 and torch.get_num_threads() == 1
         torch.set_num_threads(3)
         monkeypatch.setenv("OMP_NUM_THREADS", "3")
-        share_cores(4)
-        assert torch.get_num_threads() == 3
+        assert pin_threads() == 3 and torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
