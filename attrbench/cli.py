@@ -24,7 +24,6 @@ from tabulate import tabulate
 
 from attrbench import options
 from attrbench.errors import AttrbenchError, CLIError
-from attrbench.options import suites_dir
 
 #: tabulate formats whose cells must stay on one line (markdown tables).
 ONE_LINE_FORMATS = ("github", "pipe")

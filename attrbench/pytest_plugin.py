@@ -159,7 +159,9 @@ class Progress:
         if self.bar is None:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc="attrbench", unit="test", file=sys.stderr, disable=None, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total, desc="attrbench", unit="test", file=sys.stderr, disable=None, dynamic_ncols=True
+            )
 
     def pytest_collection_finish(self, session) -> None:
         if session.items:
@@ -186,7 +188,7 @@ class Progress:
             self.bar.close()
 
 
-def _session(config) -> "BenchSession":
+def _session(config) -> BenchSession:
     if _STATE not in config.stash:
         config.stash[_STATE] = BenchSession(config)
     return config.stash[_STATE]
