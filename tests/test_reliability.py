@@ -37,9 +37,9 @@ from zoo_expectations import CAUSES, MARK_ENV  # noqa: E402  (not attrbench_zoo:
 #: are left out for time: tests/test_axioms_checks.py covers guard failures there.
 GOOD = ("saliency", "input_x_gradient")
 SUBJECTS = ("analytic/linear", "digits/mlp_tanh", "boolean/junta_4")
-SUITES = ("axioms", "sensitivity_n", "fragility", "boolean")
+SUITES = ("axioms", "sensitivity_n", "fragility", "boolean", "sanity")
 #: Files rendered from the rows alone (results.jsonl also holds the date).
-RENDERED = ("results.csv", "README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md",
+RENDERED = ("results.csv", "README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md", "sanity.md",
             "sensitivity_n_curves.csv")  # fmt: skip
 
 
