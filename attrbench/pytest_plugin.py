@@ -96,9 +96,10 @@ class BenchSession:
             self._provenance[method_name] = method_provenance(method_registry.entry(method_name).obj)
         return self._provenance[method_name]
 
-    def pairs(self, patterns: tuple[str, ...]) -> list[tuple[str, str]]:
+    def pairs(self, patterns: tuple[str, ...], order: int = 1) -> list[tuple[str, str]]:
         """(method, subject) pairs for a suite test: its subjects ∩ --subject, and only the
-        subjects carrying every tag a method ``requires``. The pseudo-subject ``generated``
+        subjects carrying every tag a method ``requires``; only methods of ``order`` (1: the
+        first-order checks; 2: interaction checks, marked ``attrbench_order(2)``). The pseudo-subject ``generated``
         (hypothesis-drawn cases, attrbench.checks.generated) comes last where both the
         test's patterns and --subject match it, for methods that require no tag."""
         from attrbench.checks.generated import GENERATED, matches_generated
@@ -106,14 +107,15 @@ class BenchSession:
 
         allowed = set(self.subjects.available(self.subject_patterns))
         chosen = [s for s in self.subjects.available(patterns) if s in allowed]
+        names = [m for m in self.methods if method_registry.entry(m).order == order]
         found = [
             (m, s)
-            for m in self.methods
+            for m in names
             for s in chosen
             if method_registry.entry(m).applies_to(self.subjects.entries[s].tags)
         ]
         if matches_generated(patterns) and matches_generated(self.subject_patterns):
-            found += [(m, GENERATED) for m in self.methods if not method_registry.entry(m).requires]
+            found += [(m, GENERATED) for m in names if not method_registry.entry(m).requires]
         return found
 
 
@@ -123,6 +125,7 @@ def pytest_configure(config) -> None:
     for suite in SUITES.values():
         config.addinivalue_line("markers", f"{suite.name}: {suite.marker_help}")
     config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
+    config.addinivalue_line("markers", "attrbench_order(k): the test scores methods of order k (default 1)")
     config.pluginmanager.register(Collector(config), "attrbench-collector")
     if config.getoption("attrbench_progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(), "attrbench-progress")
@@ -222,7 +225,8 @@ def pytest_generate_tests(metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("attrbench_subjects")
     patterns = tuple(marker.args) if marker else ("*",)
-    pairs = _session(metafunc.config).pairs(patterns)
+    order = metafunc.definition.get_closest_marker("attrbench_order")
+    pairs = _session(metafunc.config).pairs(patterns, order.args[0] if order else 1)
     metafunc.parametrize(("method_name", "subject_name"), pairs, ids=[f"{m}-{s}" for m, s in pairs])
 
 

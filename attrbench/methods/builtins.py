@@ -6,6 +6,7 @@ from attrbench.methods import (  # noqa: F401
     influence,
     gradient,
     integrated_gradients,
+    interaction_indices,
     modified_gradient,
     occlusion,
     path,

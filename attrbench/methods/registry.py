@@ -163,7 +163,7 @@ class Method:
     mask (M, features), called with the method's parameters (001 §3).
     """
 
-    def __init__(self, entry: MethodEntry, params: Mapping[str, Any], impl: Callable, subsets=None):
+    def __init__(self, entry: MethodEntry, params: Mapping[str, Any], impl: Callable, subsets=None, pairs=None):
         self.name = entry.name
         self.claims = entry.claims
         self.needs_baseline = entry.needs_baseline
@@ -176,6 +176,15 @@ class Method:
         self.params = dict(params)
         self._impl = impl
         self.subset_influence = subsets
+        self.order = entry.order  # 1: attributions only; 2: also interactions() (N, F, F)
+        self.index = entry.index  # the interaction index an order-2 method estimates, or None
+        self._interactions = pairs
+
+    def interactions(self, model, x, target, baseline=None):
+        """An order-2 method's pairwise attributions (N, F, F); see attrbench.methods.interactions."""
+        from attrbench.methods.interactions import call_interactions
+
+        return call_interactions(self, self._interactions, model, x, target, baseline)
 
     def attribute(self, model, x, target, baseline=None):
         """Attributions for ``x`` (N, ...), shaped like ``x``. The arguments are checked first,
@@ -219,6 +228,8 @@ class MethodEntry:
     requires: frozenset[str] = frozenset()  # subject tags the method needs (e.g. "image")
     options: Mapping[str, Option] = field(default_factory=dict)  # allowed parameter values
     distributional: bool = False  # baseline is a reference set X' ~ D (002 §5)
+    order: int = 1  # 2: an interaction method (it has interactions(); attrbench.methods.interactions)
+    index: str | None = None  # the INTERACTION_INDICES entry an order-2 method estimates, if any
 
     def applies_to(self, tags: Iterable[str]) -> bool:
         """True when a subject with these tags has every tag the method requires."""
@@ -249,17 +260,21 @@ class MethodEntry:
         for key, value in params.items():
             if key in self.options:
                 self.options[key].check(self.name, key, value)
+        pairs = None
         if inspect.isclass(self.obj):
             instance = self.obj(**params)
             impl = instance.attribute
+            pairs = getattr(instance, "interactions", None) if self.order == 2 else None
         else:
             # impl(model, x, target, baseline) = obj(model, x, target, baseline, **params); partial keeps
             # its own copy of params, so later changes to the dict do not reach it.
             impl = functools.partial(self.obj, **params)
+            if self.order == 2:
+                pairs = functools.partial(self.obj.interactions, **params)
 
         hook = getattr(self.obj, "subset_influence", None)
         subsets = None if hook is None else functools.partial(hook, **params)
-        return Method(self, params, impl, subsets)
+        return Method(self, params, impl, subsets, pairs)
 
 
 def _check_signature(name: str, obj: Callable) -> None:
@@ -326,11 +341,13 @@ class Registry(Catalog):
         requires: Iterable[str] = (),
         options: Mapping[str, Option] | None = None,
         source: str | None = None,
+        order: int = 1,
+        index: str | None = None,
     ) -> MethodEntry:
         """Register ``obj`` under ``name``; a taken name raises DuplicateMethodError."""
         self.discover()  # so a clash with a built-in or plugin is caught here, not later
         entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options,
-                            distributional)  # fmt: skip
+                            distributional, order=order, index=index)  # fmt: skip
         if source is not None:
             entry.source = source
         return self.add(entry)
@@ -357,9 +374,14 @@ class Registry(Catalog):
 
 
 def _make_entry(
-    name, obj, claims, needs_baseline, differentiable, kind, reference, requires=(), options=None, distributional=False
+    name, obj, claims, needs_baseline, differentiable, kind, reference, requires=(), options=None, distributional=False,
+    *, order=1, index=None,
 ) -> MethodEntry:
     _check_signature(name, obj)
+    if order != 1 or index is not None:
+        from attrbench.methods.interactions import check_order  # torch: only for interaction methods
+
+        check_order(name, obj, order, index)
     module = getattr(obj, "__module__", "") or ""
     qualname = getattr(obj, "__qualname__", repr(obj))
     entry = MethodEntry(
@@ -375,6 +397,8 @@ def _make_entry(
         requires=frozenset([requires] if isinstance(requires, str) else requires),
         options=dict(options or {}),
         distributional=bool(distributional),
+        order=order,
+        index=index,
     )
     unknown = sorted(set(entry.options) - set(entry.parameters())) if entry.options else []
     if unknown:
@@ -397,6 +421,8 @@ def register_method(
     reference: str = "",
     requires: Iterable[str] = (),
     options: Mapping[str, Option] | None = None,
+    order: int = 1,
+    index: str | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register a function ``(model, x, target, baseline, **params) -> Tensor`` or a class
     with such an ``attribute`` method.
@@ -407,12 +433,15 @@ def register_method(
     ``distributional``, ``control``); ``reference`` cites the paper and equation;
     ``requires`` lists subject tags the method needs (``{"image"}``): the suites pair it
     only with subjects that carry them; ``options`` maps parameter names to the
-    :class:`Option` their values must satisfy (InvalidOptionError when the method is built).
+    :class:`Option` their values must satisfy (InvalidOptionError when the method is built);
+    ``order=2`` marks an interaction method, whose function (attribute) or class (method) also
+    has ``interactions(model, x, target, baseline, **params) -> (N, F, F)``, and ``index`` names
+    the INTERACTION_INDICES entry it estimates, if any (attrbench.methods.interactions).
     """
 
     def decorate(obj: Callable) -> Callable:
         entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options,
-                            distributional)  # fmt: skip
+                            distributional, order=order, index=index)  # fmt: skip
         entry.user_code = registered_by_user_code()
         _LEDGER.append(entry)
         if default_registry.discovered and entry.user_code:
