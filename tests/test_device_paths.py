@@ -325,6 +325,9 @@ ON_META = {
     "saliency": {},
     "shapley_sampling": {"n_samples": 3},
     "smoothgrad": {"n_samples": 3},
+    "shapley_interaction_index": {"n_samples": 3},
+    "banzhaf_interaction_index": {"n_samples": 3},
+    "shapley_taylor_index": {"n_samples": 3},
 }
 NEEDS_VALUES = {
     "deeplift_rescale": "branches on bool(far.all()) (modified_gradient.py)",

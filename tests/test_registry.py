@@ -62,6 +62,9 @@ EXPECTED_BUILTINS = {
     "shapley_sampling",
     "nonmonotone_path",
     "random",
+    "shapley_interaction_index",
+    "banzhaf_interaction_index",
+    "shapley_taylor_index",
 }
 
 
