@@ -325,7 +325,8 @@ SUITE = Suite(
         "Methods with subset attributions (`influence_decomposition`) are also scored on "
         "`decomposition_recovery` = 1 − ½ Σₖ |I_(k) − I_(k) exact|, shown but not in the "
         "suite score (single-feature methods have no such row). "
-        "The exact analysis and the reproduced §4.1 table are in docs/boolean.md."
+        "The exact analysis and the reproduced §4.1 table are in docs/boolean.md. Interaction "
+        "(order-2) methods are ranked separately, on the [Boolean interactions](interactions.md) page."
     ),
     summary_metrics=("dummy_f1", "influence_spearman", "identifiability"),
     direction="higher",
