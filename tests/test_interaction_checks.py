@@ -39,8 +39,8 @@ def test_exact_index_from_the_table_equals_enumeration_through_the_network():
     """Two routes to the same numbers: the checks' ground truth reads v_x(S) from the truth
     table; the built-in's exact option evaluates the circuit's network on every hybrid."""
     c = circuit("threshold", 5, dtype=torch.float64)
-    for index in ("shapley_interaction", "shapley_taylor"):
-        name = f"{index.removesuffix('_interaction')}_{'index' if index == 'shapley_taylor' else 'interaction_index'}"
+    names = {"shapley_interaction": "shapley_interaction_index", "shapley_taylor": "shapley_taylor_index"}
+    for index, name in names.items():
         table = ic.exact_index(c.truth["truth_table"].double(), 5, index)
         network = methods.get(name, exact=True).interactions(c.model, c.inputs, c.targets, c.baseline)
         torch.testing.assert_close(table, network, rtol=0, atol=1e-12)
