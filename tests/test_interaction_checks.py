@@ -125,3 +125,24 @@ def leave_two_out_method():
         yield methods.get("leave_two_out")
     finally:
         methods.default_registry.entries.pop("leave_two_out", None)
+
+
+def test_order_two_methods_run_only_in_interaction_tests():
+    """The plugin pairs order-2 methods only with tests marked attrbench_order(2), and
+    first-order methods only with the others (collection, no method runs)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                          "suites/test_boolean_recovery.py", "suites/test_boolean_interactions.py",
+                          "--subject", "boolean/tribes_4"],
+                         cwd=root, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    ids = [line for line in out.splitlines() if "::" in line]
+    order2 = {"shapley_interaction_index", "banzhaf_interaction_index", "shapley_taylor_index"}
+    interaction_ids = [i for i in ids if "test_boolean_interactions.py" in i]
+    first_ids = [i for i in ids if "test_boolean_recovery.py" in i and "[" in i and "boolean/" in i]
+    assert interaction_ids and first_ids
+    assert all(i.split("[")[1].split("-boolean/")[0] in order2 for i in interaction_ids)
+    assert not any(i.split("[")[1].split("-boolean/")[0] in order2 for i in first_ids)
