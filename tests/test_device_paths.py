@@ -328,6 +328,7 @@ ON_META = {
     "shapley_interaction_index": {"n_samples": 3},
     "banzhaf_interaction_index": {"n_samples": 3},
     "shapley_taylor_index": {"n_samples": 3},
+    "integrated_hessians": {"n_steps": 2},
 }
 NEEDS_VALUES = {
     "deeplift_rescale": "branches on bool(far.all()) (modified_gradient.py)",

@@ -322,3 +322,44 @@ def test_submitting_example_registers_and_passes_the_guard(leave_two_out):
     x = torch.ones(1, 3, dtype=torch.float64)
     out = Guard().attribute(leave_two_out, model, x, 0, torch.zeros(3, dtype=torch.float64), pairs=True)
     assert out.tolist() == [[[1.0] * 3] * 3]
+
+
+# -- Integrated Hessians -------------------------------------------------------------------
+
+
+class Quadratic(nn.Module):
+    """F(z) = zᵀAz + bᵀz, A symmetric."""
+
+    def __init__(self, a, b):
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, z):
+        return ((z @ self.a) * z).sum(1, keepdim=True) + (z @ self.b)[:, None]
+
+
+def test_integrated_hessians_on_a_quadratic_by_hand():
+    """∂ᵢ∂ⱼF = 2Aᵢⱼ and ∂ᵢF(αβx) = 2αβ(Ax)ᵢ + bᵢ (baseline 0). The midpoint means of α and of β
+    are exactly 1/2, so ∫∫αβ = 1/4 with any n_steps: Γᵢⱼ = xᵢxⱼ·2Aᵢⱼ/4 = xᵢxⱼAᵢⱼ/2 (i ≠ j) and
+    Γᵢᵢ = xᵢ((Ax)ᵢ/2 + bᵢ) + xᵢ²Aᵢᵢ/2; they sum to xᵀAx + bᵀx = F(x) − F(0)."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(4, 4, generator=gen, dtype=torch.float64)
+    a, b = (a + a.T) / 2, torch.randn(4, generator=gen, dtype=torch.float64)
+    x = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    found = methods.get("integrated_hessians", n_steps=3).interactions(Quadratic(a, b), x, 0, None)
+    pairs = x[:, :, None] * x[:, None, :] * a / 2
+    diagonal = x * ((x @ a) / 2 + b) + x**2 * a.diagonal() / 2
+    expected = torch.where(torch.eye(4, dtype=torch.bool), torch.diag_embed(diagonal), pairs)
+    torch.testing.assert_close(found, expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(found.sum((1, 2)), Quadratic(a, b)(x)[:, 0], rtol=0, atol=1e-12)
+
+
+def test_integrated_hessians_differentiates_the_softplus_copy():
+    """On a ReLU network IH equals IH of the same weights with nn.Softplus(beta) in place of
+    each nn.ReLU (built by hand here), and the model itself is left unchanged."""
+    c = circuit("tribes", 4, dtype=torch.float64)
+    smooth = nn.Sequential(*[nn.Softplus(beta=5.0) if isinstance(m, nn.ReLU) else m for m in c.model])
+    method = methods.get("integrated_hessians", n_steps=4, beta=5.0)
+    found = Guard().attribute(method, c.model, c.inputs, c.targets, c.baseline, pairs=True)
+    torch.testing.assert_close(found, method.interactions(smooth, c.inputs, c.targets, c.baseline), rtol=0, atol=0)
+    assert any(isinstance(m, nn.ReLU) for m in c.model)

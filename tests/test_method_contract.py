@@ -24,6 +24,7 @@ FAST = {
     "shapley_interaction_index": {"n_samples": 3},
     "banzhaf_interaction_index": {"n_samples": 3},
     "shapley_taylor_index": {"n_samples": 3},
+    "integrated_hessians": {"n_steps": 2},
 }
 
 #: Methods whose draws are made for the whole batch (noise of the batch's shape), so a row's

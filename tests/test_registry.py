@@ -65,6 +65,7 @@ EXPECTED_BUILTINS = {
     "shapley_interaction_index",
     "banzhaf_interaction_index",
     "shapley_taylor_index",
+    "integrated_hessians",
 }
 
 

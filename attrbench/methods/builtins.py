@@ -6,6 +6,7 @@ from attrbench.methods import (  # noqa: F401
     influence,
     gradient,
     integrated_gradients,
+    integrated_hessians,
     interaction_indices,
     modified_gradient,
     occlusion,
