@@ -140,9 +140,27 @@ def test_order_two_methods_run_only_in_interaction_tests():
                           "--subject", "boolean/tribes_4"],
                          cwd=root, capture_output=True, text=True, check=True).stdout  # fmt: skip
     ids = [line for line in out.splitlines() if "::" in line]
-    order2 = {"shapley_interaction_index", "banzhaf_interaction_index", "shapley_taylor_index"}
+    order2 = {n for n in methods.available() if methods.default_registry.entry(n).order == 2}
+    assert order2 == {"shapley_interaction_index", "banzhaf_interaction_index", "shapley_taylor_index",
+                      "integrated_hessians"}  # fmt: skip
     interaction_ids = [i for i in ids if "test_boolean_interactions.py" in i]
     first_ids = [i for i in ids if "test_boolean_recovery.py" in i and "[" in i and "boolean/" in i]
     assert interaction_ids and first_ids
     assert all(i.split("[")[1].split("-boolean/")[0] in order2 for i in interaction_ids)
     assert not any(i.split("[")[1].split("-boolean/")[0] in order2 for i in first_ids)
+
+
+def test_pair_junta_plants_one_pair():
+    """boolean_pairs/and2_8: f = x₀ ∧ x₁, so m_f({0,1}) = 1 is its only Möbius coefficient and
+    (0, 1) its only interacting pair: an exact index puts all pair mass there (precision 1),
+    and the network computes the truth table."""
+    from attrbench import subjects
+
+    s = subjects.get("boolean_pairs/and2_8")
+    assert s.truth["relevant"] == [0, 1] and ic.planted_pairs(s) == {(0, 1)}
+    m = ic.moebius_of_function(s.truth["truth_table"])
+    assert m.nonzero().flatten().tolist() == [3] and float(m[3]) == 1
+    with torch.no_grad():
+        assert torch.equal(s.model(s.inputs)[:, 0].long(), s.truth["truth_table"])
+    exact = methods.get("banzhaf_interaction_index", exact=True)
+    assert ic.top_pair_precision(exact, s, ctx()).value == 1

@@ -19,7 +19,8 @@ each index). Each score is ↑.
   f has no terms of order ≤ 2). The details give f's exact Fourier degree weights W¹, W² and
   decomposition I_(1), I_(2) (``exact_analysis``) beside the Möbius weights Σ_{|T|=k} m_f(T)².
 - ``top_pair_precision``: on functions with planted pairs — the pairs inside one tribe of
-  tribes, the pairs among the junta's variables (the rest are dummies) — the fraction of the
+  tribes, the pairs among the junta's variables, the pair of ``boolean_pairs/and2_<n>`` (x₀ ∧ x₁
+  plus dummies) — the fraction of the
   top-|P| pairs by mean |I_ij| over all inputs that are planted (ties at the cut counted by
   their expected share).
 """
@@ -134,6 +135,8 @@ def planted_pairs(subject) -> set[tuple[int, int]]:
         groups = truth["blocks"]
     elif truth["fn"] == "junta":
         groups = [list(range(truth["k"]))]
+    elif truth["fn"] == "pair_junta":
+        groups = [list(truth["pair"])]
     else:
         raise InvalidOptionError(f"{subject.name}: top_pair_precision needs tribes or a junta (planted pairs).")
     return {pair for group in groups for pair in itertools.combinations(group, 2)}
@@ -171,16 +174,17 @@ SUITE = Suite(
         "names none; the normalised L1 error is in results.csv's details); `order_recovery` — "
         "1 − Σ|m̂ − m_f| / Σ|m_f| over f's Möbius coefficients of orders 1 and 2, read off the "
         "method at inputs with one or two features set (where every index equals them); "
-        "`top_pair_precision` — on tribes and juntas, the fraction of the top pairs by mean |I_ij| "
-        "that lie inside one tribe or among the junta's variables. The suite score is the mean of "
+        "`top_pair_precision` — on tribes, juntas and x₀ ∧ x₁ plus dummies (`boolean_pairs/*`), the "
+        "fraction of the top pairs by mean |I_ij| that lie inside one tribe, among the junta's variables "
+        "or are (0, 1). The suite score is the mean of "
         "the three over their rows."
     ),
     summary_metrics=("interaction_spearman", "order_recovery", "top_pair_precision"),
     direction="higher",
     subjects={
-        "interaction_recovery": ("boolean/*",),
-        "order_recovery": ("boolean/*",),
-        "top_pair_precision": ("boolean/tribes_*", "boolean/junta_*"),
+        "interaction_recovery": ("boolean/*", "boolean_pairs/*"),
+        "order_recovery": ("boolean/*", "boolean_pairs/*"),
+        "top_pair_precision": ("boolean/tribes_*", "boolean/junta_*", "boolean_pairs/*"),
     },
     page="interactions.md",
     label="interaction recovery",
