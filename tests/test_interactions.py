@@ -363,3 +363,22 @@ def test_integrated_hessians_differentiates_the_softplus_copy():
     found = Guard().attribute(method, c.model, c.inputs, c.targets, c.baseline, pairs=True)
     torch.testing.assert_close(found, method.interactions(smooth, c.inputs, c.targets, c.baseline), rtol=0, atol=0)
     assert any(isinstance(m, nn.ReLU) for m in c.model)
+
+
+def test_method_tester_checks_interaction_methods(leave_two_out):
+    """attrbench.testing's contract runs the ``interactions`` property on order-2 methods: the
+    docs' plugin keeps it; one whose attribute() is not its diagonal breaks it."""
+    from attrbench.methods.registry import Registry
+    from attrbench.testing import MethodContractError, MethodTester
+
+    MethodTester(leave_two_out).check("interactions")
+
+    class OffDiagonal(PlantedPairs):
+        def attribute(self, model, x, target, baseline):
+            return x - baseline + 1
+
+    method = Registry().register("off_diagonal", OffDiagonal, order=2).build()
+    tester = MethodTester(method, model=nn.Linear(4, 1), x=torch.rand(3, 4), target=0, baseline=torch.zeros(4))
+    assert "interactions" in tester.properties
+    with pytest.raises(MethodContractError, match="diagonal of interactions"):
+        tester.check("interactions")

@@ -28,6 +28,9 @@ property               what it asserts
 ``derivative``         for a ``differentiable`` method, autograd's Jacobian of
                        ``x ↦ A(x)`` agrees with central finite differences
                        (``torch.autograd.gradcheck``, float64, the first two rows)
+``interactions``       for an order-2 method, ``interactions`` passes the guard ((N, F, F),
+                       finite, symmetric), twice alike, and its diagonal is ``attribute``'s
+                       output (to ``rtol``)
 =====================  ===================================================================
 
 Example (the author's own test file)::
@@ -60,7 +63,7 @@ from attrbench.errors import PluginError
 from attrbench.guard import DETERMINISM_RTOL, Guard, MethodFailure
 
 #: Every property, in the order :meth:`MethodTester.check_all` runs them.
-PROPERTIES = ("call", "dtypes", "determinism", "seed", "batch_independence", "derivative")
+PROPERTIES = ("call", "dtypes", "determinism", "seed", "batch_independence", "derivative", "interactions")
 
 #: Rows of the batch the ``derivative`` property differentiates through (gradcheck costs
 #: two forward calls per input element).
@@ -245,6 +248,7 @@ class MethodTester:
             "seed": self.seeded,
             "batch_independence": self.batch_independent and len(self.case.x) > 1,
             "derivative": bool(getattr(self.method, "differentiable", False)),
+            "interactions": getattr(self.method, "order", 1) == 2,
         }
         return tuple(p for p in PROPERTIES if applies[p])
 
@@ -330,6 +334,23 @@ class MethodTester:
                 f"differences (torch.autograd.gradcheck on float64 rows: {first}); keep the graph to x "
                 "(create_graph=True when x.requires_grad) or register it with differentiable=False",
             )
+
+    def check_interactions(self) -> None:
+        case = self.case
+        try:
+            first, again = (self._guard("interactions").attribute(self.method, case.model, case.x, case.target,
+                                                                  case.baseline, where, pairs=True)
+                            for where in ("first call", "second call"))  # fmt: skip
+        except MethodFailure as exc:
+            raise MethodContractError(str(exc)) from exc
+        diff = _largest_difference(first, again, self.rtol)
+        if diff is not None:
+            self._fail("interactions", f"two calls of interactions() under the same seed differ by {diff:.3g}")
+        single = self._attribute("interactions", case, where="attribute").reshape(len(case.x), -1)
+        diff = _largest_difference(first.diagonal(dim1=1, dim2=2), single, self.rtol)
+        if diff is not None:
+            self._fail("interactions", f"the diagonal of interactions() differs from attribute() by {diff:.3g}; "
+                       "attribute returns the diagonal (attrbench.methods.interactions)")  # fmt: skip
 
     # Plumbing.
 
