@@ -189,8 +189,8 @@ def test_sampled_estimator_converges_to_exact(index):
     c = circuit("tribes", 6, dtype=torch.float64)
     args = (c.model, c.inputs[-4:], c.targets[-4:], c.baseline)
     truth = methods.get(NAMES[index], exact=True).interactions(*args)
-    sizes = torch.arange(0, 6, dtype=torch.float64)
-    w = max(float((_target(index, 6, sizes[: 6 - k], k) / _proposal(index, 6, sizes[: 6 - k], k)).max())
+    sizes = torch.arange(0, 6, dtype=torch.float64)  # |T| ≤ 6 − k for T ⊆ [6] minus k features
+    w = max(float((_target(index, 6, sizes[: 7 - k], k) / _proposal(index, 6, sizes[: 7 - k], k)).max())
             for k in (1, 2))  # fmt: skip
     errors = {}
     for k in (64, 16384):
