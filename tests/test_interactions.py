@@ -382,3 +382,20 @@ def test_method_tester_checks_interaction_methods(leave_two_out):
     assert "interactions" in tester.properties
     with pytest.raises(MethodContractError, match="diagonal of interactions"):
         tester.check("interactions")
+
+
+def test_sampling_weights():
+    """The size-uniform draw R (P = 1/((F+1)·C(F,|R|))) with i, j removed gives T with
+    Σ_a C(2,a)/((F+1)·C(F,|T|+a)) = 1/((F−1)·C(F−2,|T|)) — the Shapley interaction weight —
+    so its importance weights are 1 (and likewise for the Shapley value); Banzhaf's uniform
+    draw needs none; Shapley–Taylor's are (2/F)/C(F−1,t) divided by the same q: 2(F−1−t)/F."""
+    from attrbench.methods.interaction_indices import _proposal, _target
+
+    for f in (3, 8, 12):
+        for k, top in ((2, f - 2), (1, f - 1)):
+            t = torch.arange(0, top + 1, dtype=torch.float64)
+            for index in ("shapley_interaction", "banzhaf_interaction"):
+                torch.testing.assert_close(_target(index, f, t, k) / _proposal(index, f, t, k), torch.ones_like(t))
+        t = torch.arange(0, f - 1, dtype=torch.float64)
+        ratio = _target("shapley_taylor", f, t, 2) / _proposal("shapley_taylor", f, t, 2)
+        torch.testing.assert_close(ratio, 2 * (f - 1 - t) / f)

@@ -15,7 +15,9 @@ v({i}) − v(∅) are computed exactly). ``n_samples`` coalitions R are drawn on
 (seeded by ``seed``): uniformly over all 2^F subsets for Banzhaf, otherwise with |R| uniform
 on 0..F and R uniform given its size. Every pair and feature reuses every draw, with T =
 R∖{i,j} (R∖{i}) weighted by p(T)/q(T), q the probability that the draw gives T (importance
-sampling; weight 1 for Banzhaf). The derivatives need v at R and at R with one or two bits
+sampling). The weight is 1 for Banzhaf and also for Shapley — a size-uniform R, with one or two
+features removed, has exactly the Shapley (interaction) distribution (tests/test_interactions.py
+checks it) — and 2(F − 1 − |T|)/F for Shapley–Taylor. The derivatives need v at R and at R with one or two bits
 toggled: **budget** n_samples · (1 + F + F(F−1)/2) forward passes per sample (n_samples ·
 (1 + F) for ``attribute``), in chunked batches. Each entry is an **unbiased** estimate for
 any n_samples (a mean of importance-weighted terms with known proposal probabilities), and
