@@ -457,11 +457,12 @@ def _finite_mean(values: pd.Series) -> float | None:
     return float(finite.mean()) if len(finite) else None
 
 
-def render_pages(records: Iterable[Record], partial: str = "") -> dict[str, str]:
+def render_pages(records: Iterable[Record], partial: str = "", board: Leaderboard | None = None) -> dict[str, str]:
     """File name → text of README.md and every suite page (``partial``: why the last run
-    did not finish, shown at the top of README.md); everything is ranked once."""
+    did not finish, shown at the top of README.md); everything is ranked once (``board``:
+    ``analyse(records)`` where the caller has it)."""
     records = [r if r.ci_low is not None or r.value is None else with_interval(r) for r in records]
-    board = analyse(records)
+    board = analyse(records) if board is None else board
     pages = {MAIN_PAGE: main_page(records, partial, board)}
     pages.update({s.page: suite_page(records, s, board) for s in SUITES.values()})
     return pages
