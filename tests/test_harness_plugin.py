@@ -399,7 +399,7 @@ def test_installed_suites_run_with_pyargs_and_write_the_leaderboard(pytester):
     assert result.ret == pytest.ExitCode.OK, output(result)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 1 and "failed" not in outcomes
-    assert sorted(p.name for p in lb.iterdir()) == sorted(["results.jsonl", *RENDERED])
+    assert sorted(p.name for p in lb.iterdir()) == sorted(["results.jsonl", *RENDERED, "site"])
     rows = csv_rows(lb / "results.csv")
     assert rows and {r["suite"] for r in rows} == {"boolean"} and {r["method"] for r in rows} == {"random"}
     assert "random" in (lb / "boolean.md").read_text(encoding="utf-8")
