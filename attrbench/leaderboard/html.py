@@ -29,6 +29,7 @@ from attrbench.leaderboard.markdown import (
     BELOW_RESOLUTION,
     CONTROL,
     MAIN_PAGE,
+    RULE,
     axiom_cell,
     axiom_cells,
     check_cells,
@@ -128,10 +129,11 @@ def _methods(board: Leaderboard) -> list[str]:
 
 def _markdown(text: str) -> str:
     """Prose of the markdown pages as HTML (raw HTML in it escaped), links to the pages
-    pointed at the site's pages."""
-    html = _markdown_parser().render(text)
+    pointed at the site's pages (where the controls are: their own row group, not a rule)."""
+    html = _markdown_parser().render(text.replace(f"below the {RULE} rule", "in the Controls group"))
     for suite in SUITES.values():
         html = html.replace(f'href="{suite.page}', f'href="{page_of(suite)}')
+        html = html.replace(f">{suite.page}</a>", f">{page_of(suite)}</a>")
     return html.replace(f'href="{MAIN_PAGE}', f'href="{INDEX}')
 
 
