@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -284,3 +285,19 @@ def test_site_is_replaced_as_a_whole(tmp_path, monkeypatch):
         lb.write_leaderboard(directory, records(), {})
     assert {p.name: p.read_bytes() for p in (directory / "site").iterdir()} == before
     assert sorted(p.name for p in directory.iterdir() if p.name.startswith(".")) == []
+
+
+def test_pages_workflow_command_renders_the_site(tmp_path):
+    """The command of examples/ci/leaderboard-pages.yml, run as written (its paths moved
+    under tmp_path), renders the site into the directory the workflow uploads."""
+    workflow = (Path(__file__).resolve().parents[1] / "examples" / "ci" / "leaderboard-pages.yml").read_text()
+    (line,) = [line for line in workflow.splitlines() if "run: attrbench leaderboard" in line]
+    argv = shlex.split(line.split("run: attrbench ", 1)[1].replace("$RUNNER_TEMP", str(tmp_path / "runner")))
+    (tmp_path / "leaderboards").mkdir()
+    (tmp_path / "leaderboards" / "results.jsonl").write_text(lb.results_jsonl(records(), {"scale": "quick"}))
+    argv = [str(tmp_path / a) if a in ("leaderboards/results.jsonl", "public") else a for a in argv]
+    assert main(argv) == 0
+    written = {p.name for p in (tmp_path / "public").iterdir()}
+    assert {"index.html", "axioms.html", "method-rnd.html", "style.css"} <= written
+    upload = workflow.split("upload-pages-artifact", 1)[1]
+    assert "path: public" in upload.split("\n")[2]
