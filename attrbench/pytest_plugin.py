@@ -422,6 +422,8 @@ class Collector:
             )  # fmt: skip
         elif bench.written:
             tr.write_line(f"leaderboard written to {os.path.abspath(bench.leaderboard_dir)}")
+        if bench.written and not bench.write_error:
+            tr.write_line(f"leaderboard website written to {os.path.abspath(bench.written[-1])}/index.html")
 
 
 def _partial_reason(session, exitstatus, bench: BenchSession) -> str:
