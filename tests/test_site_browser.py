@@ -175,13 +175,13 @@ def test_method_card_opens_from_the_index(browser, site):
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
-def test_every_link_resolves_and_no_page_logs_an_error(browser, site):
-    """From index.html, follow every link within the site (breadth first): each target is
-    a file of the site, loads with no console error, and every image on it is drawn (and
-    has alt text)."""
+def crawl(browser, index: Path) -> tuple[set[str], int]:
+    """Follow every link within the site from ``index`` (breadth first): each target is a
+    file of the site, loads with no console error, and every image on it is drawn and has
+    alt text. Returns the pages' names and the number of images."""
     from selenium.webdriver.common.by import By
 
-    seen, queue, images = set(), [site / "index.html"], 0
+    seen, queue, images = set(), [index], 0
     while queue:
         page = queue.pop(0)
         if page in seen:
@@ -198,8 +198,38 @@ def test_every_link_resolves_and_no_page_logs_an_error(browser, site):
             href = link.get_attribute("href")
             if href.startswith("file://"):
                 queue.append(Path(unquote(urlparse(href).path)))
-    names = {p.name for p in seen}
+    return {p.name for p in seen}, images
+
+
+def test_every_link_resolves_and_no_page_logs_an_error(browser, site):
+    """Every page of the site is reached from index.html by links, every link resolves,
+    no page logs a console error and every figure is drawn."""
+    names, images = crawl(browser, site / "index.html")
+    assert names == {p.name for p in site.glob("*.html")}
     assert {"index.html", *(html.page_of(s) for s in SUITES.values())} <= names
     assert {html.card_of(m) for m in ("a", "b", "c", "rnd")} <= names
     if lb.figures.available():
         assert images >= 1  # the Sensitivity-n figure
+
+
+def test_the_committed_results_render_with_every_method_and_suite(browser, tmp_path):
+    """``attrbench leaderboard leaderboards/results.jsonl --html DIR`` on the committed rows
+    (figures: the committed PNGs, not redrawn): every suite and every method of the file
+    has its page, reached by links from the index, with no console error, and the overall
+    table lists every method."""
+    from attrbench.leaderboard import store
+
+    from selenium.webdriver.common.by import By
+
+    committed = Path(__file__).resolve().parents[1] / "leaderboards"
+    metadata, rows = lb.read_results(committed / "results.jsonl")
+    figures = {p.name: p.read_bytes() for p in committed.glob("*.png")}
+    site = store.replace_directory(tmp_path / "site", html.render_site(rows, metadata, figure_files=figures))
+    names, images = crawl(browser, site / "index.html")
+    methods = {r.method for r in rows}
+    assert {html.card_of(m) for m in methods} | {html.page_of(s) for s in SUITES.values()} <= names
+    suites = {r.suite for r in rows}
+    assert images == sum(len(s.curves.plots) for s in SUITES.values() if s.curves and s.name in suites)
+    visit(browser, site / "index.html")
+    listed = {a.text.split(" ")[0] for a in browser.find_elements(By.CSS_SELECTOR, "table a[href^='method-']")}
+    assert listed == methods
