@@ -13,6 +13,7 @@ the file system. ``attrbench.leaderboard.store.replace_directory`` writes it as 
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import json
 import re
@@ -81,11 +82,12 @@ class Table:
     title: str = ""  # a line above the table
 
 
-def _cell(text: str, href: str = "") -> Cell:
-    # "< resolution" is a residual below the check's resolution: it sorts as 0
+def _cell(text: str) -> Cell:
+    """A cell of the markdown renderer's: "**…**" in bold; "< resolution" (a residual below
+    the check's resolution) sorts as 0."""
     sort = "0" if text.startswith(BELOW_RESOLUTION) else ""
     bold = text.startswith("**") and text.endswith("**")
-    return Cell(text.strip("*") if bold else text, href, sort, "strong" if bold else "")
+    return Cell(text.strip("*") if bold else text, "", sort, "strong" if bold else "")
 
 
 def page_of(suite: Suite) -> str:
@@ -98,8 +100,6 @@ def card_of(method: str) -> str:
     ``_.-`` replaced, and a short hash of the name where that changed it."""
     slug = re.sub(r"[^A-Za-z0-9_.-]", "-", method)
     if slug != method:
-        import hashlib
-
         slug += "-" + hashlib.sha256(method.encode()).hexdigest()[:8]
     return f"method-{slug}.html"
 
@@ -107,7 +107,7 @@ def card_of(method: str) -> str:
 def _table(caption: str, cells: tuple, board: Leaderboard, method_column: int, title: str = "",
            subjects: Iterable[int] = ()) -> Table:  # fmt: skip
     headers, rows, control_rows = cells
-    names = {display_name(m, board): m for m in {*board.controls, *board.marks, *_methods(board)}}
+    names = {display_name(s.method, board): s.method for s in board.standings}
 
     def line(row: list[str]) -> list[Cell]:
         out = [_cell(text) for text in row]
@@ -118,10 +118,6 @@ def _table(caption: str, cells: tuple, board: Leaderboard, method_column: int, t
 
     return Table(caption, headers, [line(r) for r in rows], [line(r) for r in control_rows],
                  frozenset(subjects), title)  # fmt: skip
-
-
-def _methods(board: Leaderboard) -> list[str]:
-    return [s.method for s in board.standings]
 
 
 # ------------------------------------------------------------------------------ pages
