@@ -5,7 +5,7 @@ system chromedriver. One browser session serves the whole module.
 A screenshot of index.html is saved as ``site-index.png`` in ``$ATTRBENCH_ARTIFACTS``
 (.ci/run sets it to ``artifacts/``), or in pytest's temporary directory without it.
 Without a browser or Selenium these tests skip with the reason, except in CI
-(``CI=true``), where they fail."""
+(``CI=true``, or ``ATTRBENCH_REQUIRE_BROWSER`` set, as .ci/run does), where they fail."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def site(tmp_path_factory) -> Path:
 def browser():
     reason = _missing()
     if reason:
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI") == "true" or os.environ.get("ATTRBENCH_REQUIRE_BROWSER"):
             pytest.fail(f"CI must test the site in a browser: {reason}")
         pytest.skip(reason)
     from selenium import webdriver
