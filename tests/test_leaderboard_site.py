@@ -242,8 +242,10 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path, capsys):
     """Rows of two scales: the markdown renderer's LeaderboardError, and neither the
     pages nor the site are written; a corrupt store: exit 2 naming the line, no site; a
     directory attrbench did not write is never replaced."""
-    with pytest.raises(LeaderboardError, match="never ranked together"):
-        lb.write_leaderboard(tmp_path / "lb", [row(), row(method="b", scale="standard")], {})
+    mixed = [row(samples=[0.0, 1.0]), row(method="b", samples=[0.0, 1.0], scale="standard")]
+    for render in (lambda: lb.write_leaderboard(tmp_path / "lb", mixed, {}), lambda: html.render_site(mixed)):
+        with pytest.raises(LeaderboardError, match="never ranked together"):
+            render()
     assert not (tmp_path / "lb").exists()
 
     bad = tmp_path / "results.jsonl"

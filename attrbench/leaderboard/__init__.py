@@ -68,7 +68,9 @@ def update_leaderboard(directory: str | os.PathLike, new_records: Iterable[Recor
                        html_dir: str | os.PathLike | None = None) -> list[Path]:  # fmt: skip
     """Merge ``new_records`` into ``directory``'s results and rewrite every file.
 
-    Errors (a corrupt store, another scale or seed) are raised before anything is written.
+    Errors (a corrupt store, another scale or seed, an ``html_dir`` attrbench did not write)
+    are raised before anything is written; the site goes to ``html_dir`` (default
+    ``directory/site``).
     The stored metadata is kept where ``metadata`` does not set a key; a run whose
     ``metadata["partial"]`` says why it did not finish merges as :func:`merge`'s partial."""
     store = Path(directory) / RESULTS_FILE

@@ -45,7 +45,7 @@ from attrbench.leaderboard.markdown import (
     value_with_interval,
 )
 from attrbench.leaderboard.ranking import Leaderboard, analyse, kinds
-from attrbench.leaderboard.store import row_order
+from attrbench.leaderboard.store import check_one_run, row_order
 from attrbench.results import ARROWS, Record
 from attrbench.suite import Suite
 
@@ -168,9 +168,10 @@ def render_site(records: Iterable[Record], metadata: Mapping | None = None,
     """File name → content of every file of the site: index.html, one page per suite of
     ``SUITES``, one card per method, the static files and the figures (``figure_files``:
     ``render_curves``' output; rendered here when None). The same records give the same
-    bytes."""
+    bytes. Raises LeaderboardError when the records mix scales or seeds."""
     records = sorted((r if r.ci_low is not None or r.value is None else with_interval(r) for r in records),
                      key=row_order)  # fmt: skip
+    check_one_run(records)
     metadata = dict(metadata or {})
     board = analyse(records) if board is None else board
     if figure_files is None:

@@ -5,7 +5,8 @@ metadata line (which may hold a date) and then one Record per line. ``results.cs
 format, ``COLUMNS``), ``README.md`` (overall table and axiom matrix) and one page per suite
 are rendered from the records alone, so the same records give the same bytes; so are a
 suite's curve files (``Suite.curves``: a long CSV of the curves in the rows' details and,
-with matplotlib, a PNG figure). Every file is rendered before any is touched; each then
+with matplotlib, a PNG figure), and the website in ``site/`` (``attrbench.leaderboard.html``),
+which ``replace_directory`` swaps in as a whole. Every file is rendered before any is touched; each then
 goes to a temporary file in the directory and is moved into place with ``os.replace``,
 with Ctrl-C held until the last one is in place (``write_files``), so a reader never sees
 a half-written file or a mix of two runs. A run that did not finish (interrupted, stopped
