@@ -1,10 +1,11 @@
 """The ``attrbench`` command line.
 
-  attrbench list [methods|subjects|suites|all]   what is registered and what the suites run
-  attrbench run [--method NAME] [--suite S] ...  run the installed suites (pytest), the gate
-  attrbench leaderboard RESULTS_JSONL [--out DIR]     re-render the pages from results.jsonl
-  attrbench verify RESULTS_JSONL [--tolerance ATOL]   re-run a results file and compare
-  attrbench stability A B ... | --seeds 0 1 [...]     Kendall tau between rankings of files or seeds
+  attrbench list [methods|subjects|suites|all]      what is registered and what the suites run
+  attrbench run [--method NAME] [--suite S] ...     run the installed suites (pytest), the gate
+  attrbench leaderboard RESULTS_JSONL [--out DIR] [--html DIR]
+                                                    re-render the pages and the site from results.jsonl
+  attrbench verify RESULTS_JSONL [--tolerance ATOL] re-run a results file and compare
+  attrbench stability A B ... | --seeds 0 1 [...]   Kendall tau between rankings of files or seeds
 
 Errors a user can cause (a bad file, an unknown suite, method or subject) print
 ``attrbench: error: ...`` on stderr and exit with status 2.
@@ -201,7 +202,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     metadata, records = _read(path)
     out = Path(args.out) if args.out else path.parent
     try:
-        written = write_leaderboard(out, records, metadata)
+        written = write_leaderboard(out, records, metadata, args.html)
     except OSError as exc:
         raise CLIError(f"cannot write the leaderboard to {out}: {exc}") from None
     print(f"{len(records)} rows from {path} rendered to {out}:")
@@ -293,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_lb = sub.add_parser("leaderboard", help="re-render the leaderboard pages from a results.jsonl")
     p_lb.add_argument("results", metavar="RESULTS_JSONL", help="a results.jsonl (or the directory holding it)")
     p_lb.add_argument("--out", metavar="DIR", help="where to write (default: the results file's directory)")
+    p_lb.add_argument("--html", metavar="DIR",
+                      help="where to write the HTML site (default: site/ in the --out directory)")
     p_lb.set_defaults(run=_leaderboard)
 
     p_verify = sub.add_parser(

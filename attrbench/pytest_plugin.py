@@ -55,6 +55,7 @@ class BenchSession:
         self.subject_patterns = config.getoption("subject") or ["*"]
         self.leaderboard_dir = config.getoption("leaderboard_dir")
         self.write = not config.getoption("no_leaderboard")
+        self.html_dir = config.getoption("leaderboard_html")
         self.worker = hasattr(config, "workerinput")
         self.records: list[dict] = []
         self.crashed: list[str] = []  # test ids whose pytest-xdist worker died
@@ -390,7 +391,8 @@ class Collector:
         try:
             records = [Record.from_dict(r) for r in bench.records]
             metadata = {**_metadata(bench), "partial": bench.partial}
-            bench.written = [str(p) for p in update_leaderboard(bench.leaderboard_dir, records, metadata)]
+            written = update_leaderboard(bench.leaderboard_dir, records, metadata, bench.html_dir)
+            bench.written = [str(p) for p in written]
         except AttrbenchError as exc:
             bench.write_error = str(exc)
             if session.exitstatus == 0:
@@ -420,6 +422,8 @@ class Collector:
             )  # fmt: skip
         elif bench.written:
             tr.write_line(f"leaderboard written to {os.path.abspath(bench.leaderboard_dir)}")
+        if bench.written and not bench.write_error:
+            tr.write_line(f"leaderboard website written to {os.path.abspath(bench.written[-1])}/index.html")
 
 
 def _partial_reason(session, exitstatus, bench: BenchSession) -> str:

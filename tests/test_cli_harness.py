@@ -112,13 +112,14 @@ def test_each_run_option_reaches_pytest_as_its_pytest_flag(pytestconfig):
     argv = [
         "run", "--method", "saliency", "--suite", "axioms", "--suite", "boolean", "--subject", "analytic/*",
         "--scale", "quick", "--seed", "3", "--device", "cuda", "--timeout", "2.5", "--memory", "1.5",
-        "--leaderboard-dir", "lb", "-n", "2", "--progress",
+        "--leaderboard-dir", "lb", "--leaderboard-html", "web", "-n", "2", "--progress",
     ]  # fmt: skip
     args = pytest_args(**given(build_parser().parse_args(argv)))
     expected = [
         ["--method", "saliency"], ["-m", "axioms or boolean"], ["--subject", "analytic/*"],
         ["--attrbench-scale", "quick"], ["--attrbench-seed", "3"], ["--attrbench-device", "cuda"],
-        ["--attrbench-timeout", "2.5"], ["--attrbench-memory", "1.5"], ["--leaderboard-dir", "lb"], ["-n", "2"],
+        ["--attrbench-timeout", "2.5"], ["--attrbench-memory", "1.5"], ["--leaderboard-dir", "lb"],
+        ["--leaderboard-html", "web"], ["-n", "2"],
         ["--attrbench-progress"],
     ]  # fmt: skip
     bare = pytest_args(**given(build_parser().parse_args(["run"])))
@@ -171,7 +172,7 @@ def test_run_honest_methods_exit_0_and_write_leaderboard(small_run):
     done, out = small_run
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
-    assert sorted(p.name for p in out.iterdir()) == sorted(["results.jsonl", "results.csv", *PAGES])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["results.jsonl", "results.csv", *PAGES, "site"])
     metadata, records = lb.read_results(out / "results.jsonl")
     assert (metadata["scale"], metadata["seed"]) == ("quick", 0)
     assert sorted((r.method, r.subject, r.suite) for r in records) == [
@@ -232,8 +233,10 @@ def test_leaderboard_rerenders_pages(tmp_path, capsys):
     assert main(["leaderboard", str(given / "results.jsonl")]) == 0
     assert "4 rows" in capsys.readouterr().out
     assert sorted(p.name for p in given.iterdir()) == sorted(p.name for p in reference.iterdir())
-    for path in reference.iterdir():
-        assert (given / path.name).read_bytes() == path.read_bytes(), path.name
+    for path in reference.rglob("*"):
+        if path.is_file():
+            name = path.relative_to(reference)
+            assert (given / name).read_bytes() == path.read_bytes(), name
 
     assert main(["leaderboard", str(given), "--out", str(tmp_path / "elsewhere")]) == 0  # a directory works too
     assert (tmp_path / "elsewhere" / "README.md").read_bytes() == (reference / "README.md").read_bytes()
