@@ -222,3 +222,40 @@ def test_wrap_without_captum_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "captum.attr", None)
     with pytest.raises(PluginError, match=r'pip install "attrbench\[compare\]"'):
         wrap(captum_attr.IntegratedGradients)
+
+
+class _FlattenInForward(nn.Module):
+    """The same network with Flatten done in forward: Captum's LRP needs a rule for every leaf
+    module and its IdentityRule cannot change shapes."""
+
+    def __init__(self, seq: nn.Sequential):
+        super().__init__()
+        cut = next(k for k, layer in enumerate(seq) if isinstance(layer, nn.Flatten))
+        self.features, self.head = seq[:cut], seq[cut + 1:]
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.features(x), 1))
+
+
+@pytest.mark.parametrize("subject", ["digits/mlp_tanh", "digits/cnn_relu"])
+@pytest.mark.parametrize("eps", [0.01, 0.25])
+def test_epsilon_lrp_matches_captum_lrp_on_digits(subject, eps):
+    """003 Eq. 2 with ε on every Linear, Conv2d and AvgPool2d (output layer included) is what
+    Captum's LRP computes with EpsilonRule(ε) on those layers and activations passing relevance."""
+    import copy
+
+    from captum.attr._utils.lrp_rules import EpsilonRule
+
+    from attrbench import subjects
+
+    s = subjects.get(subject)
+    model = copy.deepcopy(s.model).double()
+    if any(isinstance(layer, nn.Flatten) for layer in model):
+        model = _FlattenInForward(model)
+    for layer in model.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.AvgPool2d)):
+            layer.rule = EpsilonRule(epsilon=eps)
+    x, t = s.inputs[:BATCH].double(), s.targets[:BATCH]
+    expected = captum_attr.LRP(model).attribute(x, target=t)
+    ours = methods.get("epsilon_lrp", epsilon=eps).attribute(model, x, t, None)
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5 * float(expected.abs().max()))
