@@ -65,7 +65,7 @@ class BenchSession:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # problems are reported in the header
             try:
-                names = [methods.default_registry.entry(n).name for n in config.getoption("method")]
+                names = methods.default_registry.select(config.getoption("method") or ())
             except AttrbenchError as exc:
                 raise pytest.UsageError(f"--method: {exc}") from None
             self.methods = names or methods.available()
@@ -256,7 +256,7 @@ class Bench:
         """Run ``check_fn(method, subject, ctx)``; record; fail if a claimed property is
         violated or the method failed."""
         from attrbench.guard import MethodFailure
-        from attrbench.results import Record
+        from attrbench.results import Record, jsonable
 
         info = check_fn.info
         if self.generated:
@@ -274,6 +274,7 @@ class Bench:
             method=self.method_name, subject=self.subject_name,
             scale=self.session.scale.name, seed=self.session.seed,
             source_hash=source_hash, plugin=plugin, kind=self.method.kind,
+            base_method=self.method.base, options=jsonable(self.method.options) or None,
         )  # fmt: skip
         failure = None
         try:

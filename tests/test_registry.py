@@ -48,6 +48,7 @@ pytestmark = pytest.mark.usefixtures("isolated_method_registry")
 
 EXPECTED_BUILTINS = {
     "influence_decomposition",
+    "influence_decomposition[attack=bitflip]",  # a built-in variant (attrbench.methods.variants)
     "saliency",
     "gradient",
     "input_x_gradient",
@@ -937,6 +938,8 @@ def test_every_builtin_runs_on_a_tiny_model():
     for name in sorted(EXPECTED_BUILTINS):
         if name == "occlusion_window":  # images only
             args = (image_model, image.clone(), target, torch.zeros(1, 1, 4, 4))
+        elif name == "influence_decomposition[attack=bitflip]":  # inputs in {0, 1} only
+            args = (model, (x > 0).to(x.dtype), target, baseline)
         else:
             args = (model, x.clone(), target, baseline)
         out = registry.get(name).attribute(*args)
