@@ -249,6 +249,10 @@ class Bench:
         self.method = methods.get(self.method_name)
         self.generated = subject_name == GENERATED
         self.subject = None if self.generated else session.subjects.get(self.subject_name).to(session.device)
+        if self.subject is not None and self.method.baseline_kind:  # a variant method[baseline=KIND]
+            from attrbench.subjects.baselines import with_baseline
+
+            self.subject = with_baseline(self.subject, self.method.baseline_kind, seed=session.seed)
         guard = Guard(timeout=session.timeout, memory=session.memory, seed=generator.initial_seed())
         self.ctx = CheckContext(scale=session.scale, generator=generator, guard=guard, seed=session.seed)
 

@@ -8,6 +8,7 @@ Expected attributions come from the same method built with keyword options
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -137,3 +138,53 @@ def test_verify_rebuilds_a_named_variant_from_its_rows(isolated_method_registry)
         assert not _rebuilt("ab_unknown", [], default_registry)
     finally:
         default_registry.entries.pop("ab_rebuilt_ig", None)
+
+
+# -- the baseline axis (attrbench.subjects.baselines) ----------------------------------------
+
+
+def test_blurred_baseline_by_hand():
+    """σ = 1, kernel to 3σ: weights ∝ exp(−k²/2), k = −3..3, Σ = 1 + 2(e^−½ + e^−2 + e^−4.5) =
+    2.50594988; a lone 1 in the middle of a 7×7 zero image becomes (1/2.50594988)² = 0.159242 at
+    the centre and (e^−½/2.50594988)² = 0.058582 at a diagonal neighbour; a constant image stays constant."""
+    from attrbench.subjects.baselines import blur
+
+    x = torch.zeros(1, 1, 7, 7, dtype=torch.float64)
+    x[0, 0, 3, 3] = 1.0
+    out = blur(x)
+    total = 1 + 2 * (math.exp(-0.5) + math.exp(-2) + math.exp(-4.5))
+    assert out[0, 0, 3, 3].item() == pytest.approx(1 / total**2, rel=1e-12)
+    assert out[0, 0, 2, 4].item() == pytest.approx((math.exp(-0.5) / total) ** 2, rel=1e-12)
+    assert torch.allclose(blur(torch.full((2, 3, 5, 5), 0.3, dtype=torch.float64)), torch.tensor(0.3).double())
+
+
+def test_baseline_kinds_where_the_subject_allows():
+    """zero everywhere; uniform inside the domain and reproducible by seed; mean is the training
+    inputs' mean (recomputed here from the digits split); blurred only for images."""
+    from attrbench import subjects
+    from attrbench.subjects import digits
+    from attrbench.subjects.baselines import baseline_of, with_baseline
+
+    linear = subjects.get("analytic/linear")
+    assert torch.equal(baseline_of(linear, "zero"), torch.zeros(1, *linear.inputs.shape[1:]))
+    u = baseline_of(linear, "uniform", seed=3)
+    lo, hi = linear.domain
+    assert u.shape == linear.inputs.shape and bool(((u >= lo) & (u <= hi)).all())
+    assert torch.equal(u, baseline_of(linear, "uniform", seed=3))
+    with pytest.raises(InvalidOptionError, match="blurs images"):
+        baseline_of(linear, "blurred")
+    with pytest.raises(InvalidOptionError, match="not trained by attrbench"):
+        baseline_of(linear, "mean")
+    mlp = subjects.get("digits/mlp_tanh")
+    expected = digits.data(digits.RECIPES["digits/mlp_tanh"]).x_train.mean(0, keepdim=True)
+    assert torch.allclose(with_baseline(mlp, "mean").baseline, expected)
+
+
+def test_baseline_variant_names_and_refusals():
+    m = methods.get("integrated_gradients[n_steps=8,baseline=blurred]")
+    assert m.name == "integrated_gradients[baseline=blurred,n_steps=8]"
+    assert (m.baseline_kind, m.options, m.params) == ("blurred", {"baseline": "blurred", "n_steps": 8}, {"n_steps": 8})
+    with pytest.raises(InvalidOptionError, match="does not use a baseline"):
+        methods.get("saliency[baseline=zero]")
+    with pytest.raises(InvalidOptionError, match="baseline must be one of 'zero', 'blurred', 'uniform', 'mean'"):
+        methods.get("integrated_gradients[baseline=grey]")

@@ -177,7 +177,9 @@ class Method:
         #: The registered method this one configures and its non-default options (a variant,
         #: ``attrbench.methods.variants``); ``base`` is the name itself for a plain method.
         self.base = entry.base or entry.name
-        self.options = dict(entry.preset)
+        self.baseline_kind = entry.baseline_kind
+        self.options = dict(sorted({**entry.preset, **({"baseline": entry.baseline_kind} if entry.baseline_kind
+                                                         else {})}.items()))  # fmt: skip
         self._impl = impl
         self.subset_influence = subsets
 
@@ -226,6 +228,7 @@ class MethodEntry:
     distributional: bool = False  # baseline is a reference set X' ~ D (002 §5)
     base: str = ""  # a variant: the method it configures (attrbench.methods.variants)
     preset: Mapping[str, Any] = field(default_factory=dict)  # a variant: its non-default options
+    baseline_kind: str = ""  # a variant's baseline=KIND (attrbench.subjects.baselines)
 
     def applies_to(self, tags: Iterable[str]) -> bool:
         """True when a subject with these tags has every tag the method requires."""

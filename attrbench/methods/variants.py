@@ -12,6 +12,10 @@ Values cannot contain ``,`` ``[`` ``]`` or ``=``.
 :func:`register_variant` registers a named variant (``register_variant("ig_riemann20",
 "integrated_gradients", n_steps=20, integration="riemann_trapezoid")``) from a plugin module or
 attrbench itself; ``name=None`` registers it under its canonical name.
+
+``baseline=KIND`` (zero, blurred, uniform, mean) is an option of every method that uses a
+baseline: the benchmark replaces the subject's baseline by that kind for the method and the
+checks alike (``attrbench.subjects.baselines``, where the subject allows it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from collections.abc import Iterable
 
 from attrbench.errors import InvalidOptionError, MethodParameterError, PluginError
+from attrbench.functional import BASELINE_KINDS
 from attrbench.methods.registry import _LEDGER, MethodEntry, default_registry, registered_by_user_code
 
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
@@ -73,8 +78,30 @@ def _guess(raw: str) -> Any:
     return {"true": True, "false": False}.get(raw.lower(), raw)
 
 
+def _is_baseline_axis(entry: MethodEntry, key: str) -> bool:
+    """``baseline`` is the variant axis of attrbench.subjects.baselines unless the method has a
+    parameter of that name."""
+    return key == "baseline" and key not in entry.parameters()
+
+
+def _check_baseline_kind(entry: MethodEntry, kind: Any) -> str:
+    if not entry.needs_baseline:
+        raise InvalidOptionError(
+            f"method {entry.name!r} does not use a baseline, so baseline={kind} would change nothing; "
+            "drop the option."
+        )
+    if kind not in BASELINE_KINDS:
+        raise InvalidOptionError(
+            f"method {entry.name!r}: baseline={kind!r} is not allowed; baseline must be one of "
+            f"{', '.join(map(repr, BASELINE_KINDS))} (attrbench.subjects.baselines)."
+        )
+    return kind
+
+
 def parse_value(entry: MethodEntry, key: str, raw: str) -> Any:
     """The value of option ``key`` written as ``raw``, parsed by the type the method declares."""
+    if _is_baseline_axis(entry, key):
+        return _check_baseline_kind(entry, raw)
     accepted = entry.parameters()
     if key not in accepted and not entry._takes_any_keyword():
         raise MethodParameterError(
@@ -140,11 +167,15 @@ def make_variant(base: MethodEntry, options: dict[str, Any], name: str | None = 
         root = (registry.entries.get(base.base) if registry is not None else None) or _ledger_entry(base.base)
         if root is None:
             raise PluginError(f"variant {base.name!r}: its base method {base.base!r} is not registered.")
+    options = dict(options)
+    kind = base.baseline_kind
+    if _is_baseline_axis(root, "baseline") and "baseline" in options:
+        kind = _check_baseline_kind(root, options.pop("baseline"))
     merged = non_default(root, {**base.preset, **options})
     base.build(**options)  # MethodParameterError / InvalidOptionError now, not at the first call
-    return dataclasses.replace(
-        root, name=name or canonical_name(root.name, merged), base=root.name, preset=merged, user_code=False
-    )
+    shown = {**merged, **({"baseline": kind} if kind else {})}
+    return dataclasses.replace(root, name=name or canonical_name(root.name, shown), base=root.name, preset=merged,
+                               baseline_kind=kind, user_code=False)  # fmt: skip
 
 
 def resolve(spec: str, registry) -> MethodEntry:
