@@ -259,3 +259,57 @@ def test_epsilon_lrp_matches_captum_lrp_on_digits(subject, eps):
     expected = captum_attr.LRP(model).attribute(x, target=t)
     ours = methods.get("epsilon_lrp", epsilon=eps).attribute(model, x, t, None)
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5 * float(expected.abs().max()))
+
+
+def test_captum_catalogue_registers_on_request_and_runs_captum_as_shipped():
+    """``captum/*`` registers the catalogue into the registry asked (nothing before); each entry
+    runs the Captum class with Captum's defaults: captum/IntegratedGradients equals
+    IntegratedGradients(model).attribute(...) and captum/NoiseTunnel_Saliency equals
+    NoiseTunnel(Saliency(model)).attribute(...) under the same seed (expected values from Captum)."""
+    from attrbench.adapters.captum_methods import CATALOGUE
+    from attrbench.methods.registry import Registry
+
+    registry = Registry(plugins="none")
+    assert not [n for n in registry.available() if n.startswith("captum/")]
+    names = registry.select(["captum/*"])
+    assert names == sorted(f"captum/{c}" for c in [*CATALOGUE, "NoiseTunnel_Saliency"])
+    assert [str(c) for c in registry.entry("captum/IntegratedGradients").claims] == [
+        "completeness", "sensitivity_a", "dummy", "linearity", "symmetry", "implementation_invariance"]
+    assert registry.entry("captum/GuidedBackprop").claims == ()
+    model, x, t, b = _float64_case()
+    ours = registry.get("captum/IntegratedGradients").attribute(model, x, t, b)
+    torch.testing.assert_close(ours, captum_attr.IntegratedGradients(model).attribute(x, target=t, baselines=b))
+    torch.manual_seed(5)
+    ours = registry.get("captum/NoiseTunnel_Saliency").attribute(model, x, t, None)
+    torch.manual_seed(5)
+    expected = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(x, target=t)
+    torch.testing.assert_close(ours, expected)
+
+
+def _float64_case():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).double().eval().requires_grad_(False)
+    return model, torch.randn(4, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 0]), torch.zeros(4, 6).double()
+
+
+def test_submitting_doc_captum_module_runs_as_specs(tmp_path, monkeypatch, isolated_method_registry):
+    """docs/submitting.md's my_captum.py, as written there: each configured Method is a
+    ``--method my_captum:obj`` spec, registered under its name with its options."""
+    from pathlib import Path
+
+    from attrbench.methods.registry import Registry
+
+    doc = (Path(__file__).parents[1] / "docs" / "submitting.md").read_text(encoding="utf-8")
+    source = doc.split("say `my_captum.py`:\n\n```python\n")[1].split("```")[0]
+    module = "abspec_my_captum"
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry(plugins="none")
+    specs = [f"{module}:{obj}" for obj in ("gbp", "deconv", "ablation", "svs", "kshap", "lime", "smoothgrad")]
+    assert registry.select(specs) == [
+        "captum_guided_backprop", "captum_deconvolution", "captum_feature_ablation", "captum_shapley_value_sampling",
+        "captum_kernel_shap", "captum_lime", "captum_noise_tunnel_saliency"]  # fmt: skip
+    assert registry.get("captum_noise_tunnel_saliency").options == {"nt_samples": 10, "nt_type": "smoothgrad",
+                                                                    "stdevs": 0.1}  # fmt: skip
+    model, x, t, b = _float64_case()
+    assert registry.get("captum_kernel_shap").attribute(model, x, t, b).shape == x.shape

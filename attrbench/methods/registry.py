@@ -174,6 +174,7 @@ class Method:
         self.requires = entry.requires
         self.source = entry.source
         self.params = dict(params)
+        self.entry = entry  # the registration it was built from (specs register a configured Method by it)
         #: The registered method this one configures and its non-default options (a variant,
         #: ``attrbench.methods.variants``); ``base`` is the name itself for a plain method.
         self.base = entry.base or entry.name

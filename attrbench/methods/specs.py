@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 from typing import Any
 
 from attrbench.errors import PluginError
-from attrbench.methods.registry import _LEDGER, Method, Registry, default_registry
+from attrbench.methods.registry import _LEDGER, Method, MethodEntry, Registry, default_registry
 from attrbench.plugins import loading, traceback_summary
 
 
@@ -57,8 +58,24 @@ def load_spec(spec: str, registry: Registry | None = None) -> str:
                 registry.add(entry)  # raises DuplicateMethodError if another object has the name
         return name
     if isinstance(obj, Method):
-        raise PluginError(
-            f"{spec!r} is a configured Method; point the spec at the registered function or class."
-        )
+        return register_configured(obj, registry, source=f"spec {spec}").name
     registry.register(spec, obj, source=f"spec {spec}")
     return spec
+
+
+def register_configured(method: Method, registry: Registry | None = None, *, source: str = "") -> MethodEntry:
+    """Register a configured Method (what ``attrbench.adapters.captum.wrap`` or
+    ``methods.get(name, **options)`` returns) so that it runs as built: a method registered
+    here under the same function becomes its variant (``name[opt=value]``, or the method
+    itself without options); any other under its own name, with its options preset."""
+    from attrbench.methods.variants import make_variant
+
+    registry = registry or default_registry
+    entry = method.entry
+    root = registry.entries.get(entry.base or entry.name)
+    if root is not None and root.obj is entry.obj:
+        options = {**method.params, **({"baseline": method.baseline_kind} if method.baseline_kind else {})}
+        variant = make_variant(root, options, registry=registry)
+        return root if variant.name == root.name else registry.add(registry.entries.get(variant.name) or variant)
+    configured = dataclasses.replace(entry, preset=dict(method.params), source=source or entry.source)
+    return registry.add(configured)
