@@ -8,6 +8,8 @@ imports nothing from the guard, the checks or the plugin.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -142,6 +144,17 @@ def _codes(bits: Tensor) -> np.ndarray:
     return (bits.detach().cpu().numpy().astype(np.int64) * powers).sum(1)
 
 
+def bitflip_table(model, shape: tuple[int, ...], *, device=None, dtype=None,
+                  batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Bool (2ⁿ subsets A, 2ⁿ inputs x), n = the features of one input of ``shape``: can a flip
+    inside A change the predicted class at x (001 §4.1)? All 2ⁿ corners (row k: bit i = xᵢ)
+    are classified in chunked passes on ``device``, then :func:`subcube_nonconstant`."""
+    n = math.prod(shape)
+    corners = ((torch.arange(2**n)[:, None] >> torch.arange(n)) & 1).to(device=device, dtype=dtype)
+    classes = predicted_classes(model, corners.view(-1, *shape), batch_size).cpu().numpy()
+    return subcube_nonconstant(classes, n)
+
+
 def bitflip_changes_class(model, x: Tensor, masks: Tensor, batch_size: int | None = DEFAULT_BATCH_SIZE) -> Tensor:
     """Bool (M, N): can flipping bits inside ``masks[m]`` (each broadcasting to one input)
     change the predicted class of row i of ``x``? The adversary of 001 §4.1 tries every flip
@@ -160,8 +173,6 @@ def bitflip_changes_class(model, x: Tensor, masks: Tensor, batch_size: int | Non
             f"the bit-flip adversary enumerates all 2ⁿ inputs; n = {n} features is above {MAX_BITFLIP_FEATURES}. "
             "Use attack='fgsm', 'bim' or 'pgd' for larger inputs."
         )
-    corners = ((torch.arange(2**n)[:, None] >> torch.arange(n)) & 1).to(device=x.device, dtype=x.dtype)
-    classes = predicted_classes(model, corners.view(-1, *shape), batch_size).cpu().numpy()
-    table = subcube_nonconstant(classes, n)
+    table = bitflip_table(model, shape, device=x.device, dtype=x.dtype, batch_size=batch_size)
     flat_masks = masks.to(torch.bool).expand(len(masks), *shape).reshape(len(masks), n)
     return torch.from_numpy(table[_codes(flat_masks)][:, _codes(x.reshape(len(x), n))]).to(x.device)
