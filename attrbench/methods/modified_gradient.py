@@ -77,7 +77,7 @@ ELEMENTWISE = set(_INPLACE) | {
 #: Linear layers z = Σᵢ wᵢ xᵢ + b whose relevance rule carries ε (003 Eq. 2): ε-LRP with
 #: ε > 0 stabilises the denominator of each, the output layer included.
 LINEAR_LAYERS = {
-    F.linear, F.bilinear, F.conv1d, F.conv2d, F.conv3d,
+    F.linear, F.conv1d, F.conv2d, F.conv3d,
     F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d,
     F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
     F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.batch_norm,
@@ -212,7 +212,8 @@ class _ModifiedGradientMode(TorchFunctionMode):
     def _linear(self, z: Tensor) -> Tensor:
         """A linear layer's output z: recorded, or scaled by z/(z + ε·sign z) in the backward."""
         if self.record:
-            self.linear_outputs.append(z if torch.is_grad_enabled() else z.detach())
+            if self.epsilon > 0:  # only ε-LRP's plain pass needs them
+                self.linear_outputs.append(z if torch.is_grad_enabled() else z.detach())
             return z
         k, self.linear_count = self.linear_count, self.linear_count + 1
         if self.epsilon <= 0 or not z.requires_grad:
@@ -282,7 +283,7 @@ def _modified_gradient(
         xi = x if create_graph else x.detach().requires_grad_(True)
         plain = None
         if create_graph:  # an unmodified pass whose (z, f(z)) carry true derivatives to x
-            recorder = _ModifiedGradientMode(method, record=True)
+            recorder = _ModifiedGradientMode(method, record=True, epsilon=epsilon)
             with recorder:
                 model(xi)
             plain = recorder
