@@ -26,8 +26,7 @@ import sys
 from typing import Any
 from collections.abc import Iterable
 
-from attrbench.errors import InvalidOptionError, MethodParameterError, PluginError
-from attrbench.functional import BASELINE_KINDS
+from attrbench.errors import InvalidOptionError, MethodParameterError, PluginError, UnknownMethodError
 from attrbench.methods.registry import _LEDGER, MethodEntry, default_registry, registered_by_user_code
 
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
@@ -85,6 +84,8 @@ def _is_baseline_axis(entry: MethodEntry, key: str) -> bool:
 
 
 def _check_baseline_kind(entry: MethodEntry, kind: Any) -> str:
+    from attrbench.functional import BASELINE_KINDS  # torch: not at import (pytest loads the plugin)
+
     if not entry.needs_baseline:
         raise InvalidOptionError(
             f"method {entry.name!r} does not use a baseline, so baseline={kind} would change nothing; "
@@ -182,7 +183,10 @@ def resolve(spec: str, registry) -> MethodEntry:
     """The entry of the variant spec ``base[opt=value,...]``, kept in ``registry.resolved`` (not
     among the registered names: asking for a variant does not add a row to every later run)."""
     base_name, raw = split_spec(spec)
-    base = registry.entry(base_name)
+    try:
+        base = registry.entry(base_name)
+    except UnknownMethodError as exc:
+        raise UnknownMethodError(f"method variant {spec!r}: {exc.args[0]}") from None
     options = {key: parse_value(base, key, value) for key, value in raw.items()}
     entry = make_variant(base, options, registry=registry)
     if entry.name == base.name:
