@@ -41,19 +41,18 @@ def _cwd_on_path() -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from attrbench.methods.registry import default_registry, load_spec
+    from attrbench.methods.registry import default_registry
 
     if args.method:
         _cwd_on_path()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # problems are printed below
-        for spec in args.method or ():
-            load_spec(spec)
-        names = default_registry.available()
+        selected = default_registry.select(args.method or ())
+        names = default_registry.available() + [n for n in selected if n not in default_registry.entries]
     sep = ", " if args.format in ONE_LINE_FORMATS else "\n"  # markdown cells hold one line
     rows = []
     for name in names:
-        entry = default_registry.entries[name]
+        entry = default_registry.entry(name)
         rows.append(
             [
                 name,
@@ -94,7 +93,7 @@ def _list_subjects(args: argparse.Namespace) -> list:
         names = default_registry.available()
     rows = []
     for name in names:
-        entry = default_registry.entries[name]
+        entry = default_registry.entry(name)
         rows.append([name, ", ".join(sorted(entry.tags)) or "-", entry.description])
         if args.sources:
             rows[-1].append(entry.source)
@@ -144,13 +143,12 @@ def _checked_suites(suites) -> list[str]:
 
 
 def _check_methods(names) -> None:
-    """Resolve each method name or ``module:attr`` spec now, so a mistake is a CLI error."""
+    """Resolve each method name, glob, variant or ``module:attr`` spec now, so a mistake is a CLI error."""
     from attrbench.methods.registry import default_registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plugin problems show in the pytest header
-        for name in names or ():
-            default_registry.entry(name)
+        default_registry.select(names or ())
 
 
 def _check_subjects(patterns) -> None:

@@ -66,7 +66,7 @@ class BenchSession:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # problems are reported in the header
             try:
-                names = [methods.default_registry.entry(n).name for n in config.getoption("method")]
+                names = methods.default_registry.select(config.getoption("method") or ())
             except AttrbenchError as exc:
                 raise pytest.UsageError(f"--method: {exc}") from None
             self.methods = names or methods.available()
@@ -250,6 +250,10 @@ class Bench:
         self.method = methods.get(self.method_name)
         self.generated = subject_name == GENERATED
         self.subject = None if self.generated else session.subjects.get(self.subject_name).to(session.device)
+        if self.subject is not None and self.method.baseline_kind:  # a variant method[baseline=KIND]
+            from attrbench.subjects.baselines import with_baseline
+
+            self.subject = with_baseline(self.subject, self.method.baseline_kind, seed=session.seed)
         guard = Guard(timeout=session.timeout, memory=session.memory, seed=generator.initial_seed())
         self.ctx = CheckContext(scale=session.scale, generator=generator, guard=guard, seed=session.seed)
 
@@ -257,7 +261,7 @@ class Bench:
         """Run ``check_fn(method, subject, ctx)``; record; fail if a claimed property is
         violated or the method failed."""
         from attrbench.guard import MethodFailure
-        from attrbench.results import Record
+        from attrbench.results import Record, jsonable
 
         info = check_fn.info
         if self.generated:
@@ -275,6 +279,7 @@ class Bench:
             method=self.method_name, subject=self.subject_name,
             scale=self.session.scale.name, seed=self.session.seed,
             source_hash=source_hash, plugin=plugin, kind=self.method.kind,
+            base_method=self.method.base, options=jsonable(self.method.options) or None,
         )  # fmt: skip
         failure = None
         try:

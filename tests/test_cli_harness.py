@@ -359,3 +359,26 @@ def test_verify_unknown_method_exit_2(tmp_path, capsys):
     lb.write_leaderboard(tmp_path, [row(method="not_registered_anywhere", subject="boolean/or_4")], {})
     assert main(["verify", str(path)]) == 2
     assert "'not_registered_anywhere'" in capsys.readouterr().err
+
+
+def test_run_and_verify_a_variant_end_to_end(tmp_path, capsys):
+    """``attrbench run --method "name[opt=value]"``: rows under the canonical name carry
+    base_method and the non-default options; the page names them; ``verify`` rebuilds the
+    variant from its name and reproduces every row. The bit-flip variant's
+    decomposition_recovery is exactly 1 (exact_analysis of or_4's truth table, tests/test_boolean.py)."""
+    out = tmp_path / "lb"
+    done = cli(
+        "run", "--method", "influence_decomposition[attack=bitflip]", "--suite", "boolean",
+        "--subject", "boolean/or_4", "--scale", "quick", "--leaderboard-dir", str(out), "--", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, records = lb.read_results(out / "results.jsonl")
+    assert {(r.method, r.base_method, json.dumps(r.options)) for r in records} == {
+        ("influence_decomposition[attack=bitflip]", "influence_decomposition", '{"attack": "bitflip"}')
+    }
+    [recovery] = [r for r in records if r.check == "decomposition_recovery"]
+    assert recovery.value == 1.0
+    page = (out / "boolean.md").read_text(encoding="utf-8")
+    assert "`influence_decomposition[attack=bitflip]` = `influence_decomposition` with attack=bitflip" in page
+    assert main(["verify", str(out / "results.jsonl")]) == 0
+    assert f"all {len(records)} rows" in capsys.readouterr().out

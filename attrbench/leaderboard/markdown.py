@@ -219,6 +219,21 @@ def legends(board: Leaderboard, methods: Iterable[str]) -> list[str]:
     return lines
 
 
+def variants_note(records: Iterable[Record]) -> str | None:
+    """One line naming each variant row's base method and non-default options (from the
+    records' ``base_method`` and ``options``), or None when no row is a variant."""
+    seen: dict[str, str] = {}
+    for r in records:
+        if r.options and r.method not in seen:
+            options = ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
+            seen[r.method] = f"`{r.method}` = `{r.base_method or r.method}` with {options}"
+    if not seen:
+        return None
+    return "Variants (a method with non-default options, `attrbench.methods.variants`): " + "; ".join(
+        seen[m] for m in sorted(seen)
+    ) + "."
+
+
 def main_page(records: Iterable[Record], partial: str = "", board: Leaderboard | None = None) -> str:
     """README.md: how it was made, the overall table and the axiom matrix of each suite
     with ``verdict_matrix``; a warning first when the last run was ``partial`` (the reason)."""
@@ -248,6 +263,7 @@ def main_page(records: Iterable[Record], partial: str = "", board: Leaderboard |
         f"{DOCS}. Suites: {links}.",
         overall_table(records, board=board),
         *legends(board, {r.method for r in records}),
+        *filter(None, [variants_note(records)]),
     ]
     for suite in SUITES.values():
         if suite.verdict_matrix:
@@ -370,6 +386,7 @@ def suite_page(records: Iterable[Record], suite: Suite, board: Leaderboard | Non
         "its samples (the value alone where it is exact).",
         _summary_table(records, ranking, board),
         *legends(board, {r.method for r in records}),
+        *filter(None, [variants_note(records)]),
     ]
     if suite.verdict_matrix:
         parts += _axiom_section(records, suite, board)

@@ -90,6 +90,7 @@ _COLUMN_TYPES: dict[str, tuple] = {
     "ci_high": (float, int, None),
     "samples": (list, None),
     "aggregate": (str, None),
+    "options": (dict, None),
 }
 
 
