@@ -21,6 +21,8 @@ from attrbench.errors import InputShapeError, ModelStateError, TargetRangeError
 #: digits CNNs spill out of the caches and cost about twice as much per input (the tabular
 #: MLP, at 0.1–0.3 µs an input, is fastest in one pass; bench/results/batch_size.md).
 DEFAULT_BATCH_SIZE = 1024
+#: Baselines a variant ``method[baseline=KIND]`` may ask for (attrbench.subjects.baselines).
+BASELINE_KINDS = ("zero", "blurred", "uniform", "mean")
 
 
 def as_targets(target, n: int, device: torch.device) -> Tensor:

@@ -55,6 +55,7 @@ class BenchSession:
         self.subject_patterns = config.getoption("subject") or ["*"]
         self.leaderboard_dir = config.getoption("leaderboard_dir")
         self.write = not config.getoption("no_leaderboard")
+        self.html_dir = config.getoption("leaderboard_html")
         self.worker = hasattr(config, "workerinput")
         self.records: list[dict] = []
         self.crashed: list[str] = []  # test ids whose pytest-xdist worker died
@@ -65,7 +66,7 @@ class BenchSession:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # problems are reported in the header
             try:
-                names = [methods.default_registry.entry(n).name for n in config.getoption("method")]
+                names = methods.default_registry.select(config.getoption("method") or ())
             except AttrbenchError as exc:
                 raise pytest.UsageError(f"--method: {exc}") from None
             self.methods = names or methods.available()
@@ -253,6 +254,10 @@ class Bench:
         self.method = methods.get(self.method_name)
         self.generated = subject_name == GENERATED
         self.subject = None if self.generated else session.subjects.get(self.subject_name).to(session.device)
+        if self.subject is not None and self.method.baseline_kind:  # a variant method[baseline=KIND]
+            from attrbench.subjects.baselines import with_baseline
+
+            self.subject = with_baseline(self.subject, self.method.baseline_kind, seed=session.seed)
         guard = Guard(timeout=session.timeout, memory=session.memory, seed=generator.initial_seed())
         self.ctx = CheckContext(scale=session.scale, generator=generator, guard=guard, seed=session.seed)
 
@@ -260,7 +265,7 @@ class Bench:
         """Run ``check_fn(method, subject, ctx)``; record; fail if a claimed property is
         violated or the method failed."""
         from attrbench.guard import MethodFailure
-        from attrbench.results import Record
+        from attrbench.results import Record, jsonable
 
         info = check_fn.info
         if self.generated:
@@ -278,6 +283,7 @@ class Bench:
             method=self.method_name, subject=self.subject_name,
             scale=self.session.scale.name, seed=self.session.seed,
             source_hash=source_hash, plugin=plugin, kind=self.method.kind,
+            base_method=self.method.base, options=jsonable(self.method.options) or None,
         )  # fmt: skip
         failure = None
         try:
@@ -394,7 +400,8 @@ class Collector:
         try:
             records = [Record.from_dict(r) for r in bench.records]
             metadata = {**_metadata(bench), "partial": bench.partial}
-            bench.written = [str(p) for p in update_leaderboard(bench.leaderboard_dir, records, metadata)]
+            written = update_leaderboard(bench.leaderboard_dir, records, metadata, bench.html_dir)
+            bench.written = [str(p) for p in written]
         except AttrbenchError as exc:
             bench.write_error = str(exc)
             if session.exitstatus == 0:
@@ -424,6 +431,8 @@ class Collector:
             )  # fmt: skip
         elif bench.written:
             tr.write_line(f"leaderboard written to {os.path.abspath(bench.leaderboard_dir)}")
+        if bench.written and not bench.write_error:
+            tr.write_line(f"leaderboard website written to {os.path.abspath(bench.written[-1])}/index.html")
 
 
 def _partial_reason(session, exitstatus, bench: BenchSession) -> str:

@@ -333,6 +333,8 @@ ON_META = {
 NEEDS_VALUES = {
     "deeplift_rescale": "branches on bool(far.all()) (modified_gradient.py)",
     "epsilon_lrp": "branches on bool(far.all()) (modified_gradient.py)",
+    "influence_decomposition[attack=bitflip]": "checks x in {0, 1} and looks classes up in a numpy table "
+    "(attacks/prediction.py bitflip_changes_class; the result is moved back to x's device)",
 }
 
 

@@ -12,8 +12,8 @@ the others still load.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import functools
-import importlib
 import inspect
 import math
 import numbers
@@ -33,9 +33,7 @@ from attrbench.plugins import (  # noqa: F401  (PLUGINS_ENV, PluginProblem re-ex
     PLUGINS_ENV,
     Catalog,
     PluginProblem,
-    loading,
     registered_by_user_code,
-    traceback_summary,
 )
 
 #: Axioms a method may claim (002 §2.2, §4; plus the Lipschitz property of 002 §4.1).
@@ -69,6 +67,8 @@ SUBJECT_TAGS = {
 }
 
 PLUGIN_GROUP = "attrbench.methods"
+#: Names under which ``attrbench.adapters.captum_methods`` registers Captum's classes (opt-in).
+CAPTUM_PREFIX = "captum/"
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,13 @@ class Method:
         self.requires = entry.requires
         self.source = entry.source
         self.params = dict(params)
+        self.entry = entry  # the registration it was built from (specs register a configured Method by it)
+        #: The registered method this one configures and its non-default options (a variant,
+        #: ``attrbench.methods.variants``); ``base`` is the name itself for a plain method.
+        self.base = entry.base or entry.name
+        self.baseline_kind = entry.baseline_kind
+        self.options = dict(sorted({**entry.preset, **({"baseline": entry.baseline_kind} if entry.baseline_kind
+                                                         else {})}.items()))  # fmt: skip
         self._impl = impl
         self.subset_influence = subsets
         self.order = entry.order  # 1: attributions only; 2: also interactions() (N, F, F)
@@ -201,10 +208,11 @@ class Method:
 
     @property
     def label(self) -> str:
-        """Name plus non-default parameters, e.g. ``integrated_gradients(n_steps=20)``."""
-        if not self.params:
+        """Name plus parameters beyond a variant's own, e.g. ``integrated_gradients(n_steps=20)``."""
+        extra = {k: v for k, v in self.params.items() if k not in self.options or self.options[k] != v}
+        if not extra:
             return self.name
-        args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted(extra.items()))
         return f"{self.name}({args})"
 
     def __repr__(self) -> str:
@@ -230,6 +238,9 @@ class MethodEntry:
     distributional: bool = False  # baseline is a reference set X' ~ D (002 §5)
     order: int = 1  # 2: an interaction method (it has interactions(); attrbench.methods.interactions)
     index: str | None = None  # the INTERACTION_INDICES entry an order-2 method estimates, if any
+    base: str = ""  # a variant: the method it configures (attrbench.methods.variants)
+    preset: Mapping[str, Any] = field(default_factory=dict)  # a variant: its non-default options
+    baseline_kind: str = ""  # a variant's baseline=KIND (attrbench.subjects.baselines)
 
     def applies_to(self, tags: Iterable[str]) -> bool:
         """True when a subject with these tags has every tag the method requires."""
@@ -250,6 +261,7 @@ class MethodEntry:
         return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(self.obj).parameters.values())
 
     def build(self, **params: Any) -> Method:
+        params = {**self.preset, **params}
         accepted = self.parameters()
         unknown = sorted(set(params) - set(accepted))
         if unknown and not self._takes_any_keyword():
@@ -362,11 +374,60 @@ class Registry(Catalog):
 
         return decorate
 
+    #: Variants resolved from their names (``name[opt=value]``), by canonical name.
+    resolved: dict[str, MethodEntry] = field(default_factory=dict)
+
+    def add(self, entry: MethodEntry) -> MethodEntry:
+        old = self.entries.get(entry.name)
+        if old is not None and old.obj is entry.obj and dict(old.preset) != dict(entry.preset):
+            raise DuplicateMethodError(
+                f"method name {entry.name!r} is registered twice with different options: by {old.source} "
+                f"({dict(old.preset)}) and by {entry.source} ({dict(entry.preset)}). Rename one of them."
+            )
+        return super().add(entry)
+
     def entry(self, name: str) -> MethodEntry:
+        """The entry of a name, a ``module:attr`` spec, a variant ``name[opt=value,...]`` or a
+        ``captum/<Class>`` method (registering it on first use)."""
         self.discover()
-        if name not in self.entries and ":" in name:
+        if name in self.entries:
+            return self.entries[name]
+        if name in self.resolved:
+            return self.resolved[name]
+        if name.startswith(CAPTUM_PREFIX):
+            from attrbench.adapters.captum_methods import register_captum
+
+            register_captum(self)
+            if name in self.entries:
+                return self.entries[name]
+        from attrbench.methods.variants import is_variant_spec, resolve
+
+        if is_variant_spec(name):
+            return resolve(name, self)
+        if ":" in name:
+            from attrbench.methods.specs import load_spec
+
             return self.entries[load_spec(name, self)]
         return super().entry(name)
+
+    def select(self, patterns: Iterable[str]) -> list[str]:
+        """Method names for ``--method`` arguments: each a name, spec or variant (see
+        :meth:`entry`), or a glob over the registered names (``captum/*`` opts in to Captum's
+        classes first); a glob that matches nothing raises ``UnknownMethodError``."""
+        names: list[str] = []
+        for pattern in patterns:
+            if "*" in pattern or "?" in pattern:
+                if pattern.startswith(CAPTUM_PREFIX):
+                    from attrbench.adapters.captum_methods import register_captum
+
+                    register_captum(self)
+                found = fnmatch.filter(self.available(), pattern)
+                if not found:
+                    raise UnknownMethodError(f"--method {pattern!r} matches no registered method. {self.unknown_hint}")
+            else:
+                found = [self.entry(pattern).name]
+            names += [n for n in found if n not in names]
+        return names
 
     def get(self, name: str, **params: Any) -> Method:
         """A configured Method: ``get("integrated_gradients", n_steps=20)``."""
@@ -452,59 +513,6 @@ def register_method(
     return decorate
 
 
-def load_spec(spec: str, registry: Registry | None = None) -> str:
-    """Import ``package.module:attr`` and register what it names; return the method name.
-
-    ``attr`` may be a function or class decorated with ``register_method`` (its name is
-    used), or a plain ``(model, x, target, baseline)`` callable (registered as ``spec``,
-    with no claims).
-    """
-    registry = registry or default_registry
-    registry.discover()
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise PluginError(
-            f"method spec {spec!r} is not of the form package.module:attribute; write the module to import, "
-            "a colon and the method's name in it, e.g. mypackage.methods:my_method."
-        )
-    start = len(_LEDGER)
-    try:
-        with loading():
-            module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise PluginError(
-            f"cannot import {module_name!r} for method spec {spec!r}: {type(exc).__name__}: {exc}. "
-            "Make sure the module is importable (installed, or on PYTHONPATH).\n"
-            + traceback_summary(exc)
-        ) from exc
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            near = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")], n=3)
-            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-            raise PluginError(
-                f"module {module_name!r} has no attribute {attr!r} (method spec {spec!r}).{hint} "
-                "Name a function or class the module defines after the colon."
-            )
-        obj = getattr(obj, part)
-    for entry in _LEDGER[start:]:
-        entry.source = f"spec {spec}: {entry.module}"
-        registry.add(entry)
-    name = getattr(obj, "__dict__", {}).get("__attrbench_method__")  # own, not inherited
-    if name is not None:
-        current = registry.entries.get(name)
-        if current is None or current.obj is not obj:
-            for entry in [e for e in _LEDGER if e.obj is obj]:
-                registry.add(entry)  # raises DuplicateMethodError if another object has the name
-        return name
-    if isinstance(obj, Method):
-        raise PluginError(
-            f"{spec!r} is a configured Method; point the spec at the registered function or class."
-        )
-    registry.register(spec, obj, source=f"spec {spec}")
-    return spec
-
-
 def get(name: str, **params: Any) -> Method:
     """The configured method ``name`` from the default registry."""
     return default_registry.get(name, **params)
@@ -513,3 +521,6 @@ def get(name: str, **params: Any) -> Method:
 def available() -> list[str]:
     """Every method name in the default registry, sorted."""
     return default_registry.available()
+
+
+from attrbench.methods.specs import load_spec  # noqa: E402, F401  (re-exported; specs imports this module)

@@ -128,6 +128,23 @@ def default_case(dtype: torch.dtype = torch.float64, device: torch.device | str 
     return Case(net, x, torch.tensor([0, 1, 2, 0, 1]), baseline).to(device=device)
 
 
+def boolean_case(dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> Case:
+    """For methods that require Boolean subjects: the exact majority circuit of 4 inputs
+    (``attrbench.subjects.boolean.circuit``) at all 16 points of {0, 1}⁴, zero baseline."""
+    from attrbench.subjects.boolean import circuit
+
+    s = circuit("majority", 4, dtype=dtype)
+    return Case(s.model, s.inputs, s.targets, s.baseline).to(device=device)
+
+
+def _requires(method) -> frozenset[str]:
+    """The subject tags a registered method (or variant) requires; none for other objects."""
+    try:
+        return methods.default_registry.entry(method.name).requires
+    except Exception:  # an object that is not registered: no requirement known
+        return frozenset()
+
+
 def _resolve(method, params: Mapping[str, Any]):
     """A method object from a registered name (or ``module:attr`` spec), a function or class
     decorated with ``register_method``, or an object with ``name`` and ``attribute``."""
@@ -228,7 +245,7 @@ class MethodTester:
         """The case every property starts from (built on first use)."""
         if self._case is None:
             if self._given is None:
-                case = default_case()
+                case = boolean_case() if "boolean" in _requires(self.method) else default_case()
             else:
                 model, x, target, baseline = self._given
                 if target is None:
@@ -378,4 +395,7 @@ def check_method_contract(method, **options: Any) -> None:
     MethodTester(method, **options).check_all()
 
 
-__all__ = ["PROPERTIES", "Case", "MethodContractError", "MethodTester", "check_method_contract", "default_case"]
+__all__ = [
+    "PROPERTIES", "Case", "MethodContractError", "MethodTester", "boolean_case", "check_method_contract",
+    "default_case",
+]  # fmt: skip
