@@ -192,8 +192,7 @@ SUITE = Suite(
         "The built-in indices run with their default sampled estimators (64 coalition draws; "
         "`exact=True` scores 1 on the first two checks); `integrated_hessians` differentiates a "
         "softplus copy of each ReLU circuit. On a trained model, the five most interacting pixel pairs of "
-        "`digits/mlp3x256_relu` by each method (`python bench/interactions.py`, "
-        "[bench/results/interactions.md](../bench/results/interactions.md)):\n\n"
-        "![top interacting pixel pairs](../bench/results/interactions_digits.png)"
+        "`digits/mlp3x256_relu` by each method are drawn in `bench/results/interactions_digits.png` of the "
+        "repository (`python bench/interactions.py`; table in `bench/results/interactions.md`)."
     ),
 )  # fmt: skip
