@@ -70,6 +70,11 @@ class Suite:
     #: beside its name on every leaderboard page, with a legend line (a sanity suite: such a
     #: method's other scores are not evidence of quality).
     failure_mark: str = ""
+    #: The page of another suite that also shows this suite's summary ranking, in a section
+    #: headed ``shown_as`` after that page's own summary (its methods are ranked apart from
+    #: that suite's: the interaction methods on the Boolean page).
+    shown_on: str = ""
+    shown_as: str = ""
 
     @property
     def holds_rate(self) -> bool:

@@ -159,6 +159,44 @@ def test_check_tables_and_verdict_matrix_match_and_mark_subject_columns(rendered
     assert 'data-subject="digits/mlp"' in site["sensitivity_n.html"]
 
 
+def order_two_records():
+    """Single-feature methods on the Boolean suite and order-2 methods on the interactions
+    suite (``Suite.shown_on`` = boolean.md), with a control on each."""
+    x = np.random.default_rng(7).normal(size=20)
+    out = [row("boolean", "dummy_recovery", "dummy_f1", m, "boolean/and_3", samples=x + d, kind=k)
+           for m, d, k in (("grad", 1.0, ""), ("ig", 0.0, ""), ("rnd", -1.0, "control"))]
+    out += [row("interactions", "interaction_recovery", "interaction_spearman", m, "boolean/and_3", samples=x + d,
+                kind=k) for m, d, k in (("sii", 2.0, ""), ("ih", 0.5, ""), ("rnd2", -2.0, "control"))]
+    return [lb.with_interval(r) for r in out]
+
+
+@pytest.mark.parametrize("with_boolean_rows", [True, False])
+def test_boolean_page_shows_the_interactions_summary_apart(with_boolean_rows):
+    """The Boolean page, markdown and site, shows the interactions suite's summary under its
+    own heading after the page's own summary, cell for cell the table of interactions.md
+    (the same rows and ranking), with a link to the full page; the Boolean summary keeps
+    only the single-feature methods. Without Boolean rows the section is still shown."""
+    recs = [r for r in order_two_records() if with_boolean_rows or r.suite != "boolean"]
+    pages = lb.render_pages(recs)
+    site = html.render_site(recs, figure_files={})
+    inter = SUITES["interactions"]
+    assert inter.shown_on == SUITES["boolean"].page
+    full = markdown_tables(pages[inter.page])[0]  # the interactions page's own summary
+    boolean = pages["boolean.md"]
+    assert f"## {inter.shown_as}" in boolean and f"[{inter.title}]({inter.page})" in boolean
+    tables = markdown_tables(boolean)
+    assert tables[-1 if not with_boolean_rows else 1] == full
+    assert {r[1] for r in full[1:]} == {"sii", "ih", "rnd2"}
+    if with_boolean_rows:
+        assert {r[1] for r in tables[0][1:]} == {"grad", "ig", "rnd"}  # the Boolean summary: its own methods
+        assert boolean.index("## Summary") < boolean.index(f"## {inter.shown_as}") < boolean.index("## `dummy")
+    caption = f"{inter.title}: summary ({inter.score_name} ↑)"
+    page = Tables(site[html.page_of(SUITES["boolean"])])
+    assert [page.tables[caption]["headers"], *page.tables[caption]["rows"]] == full
+    assert f"<h2 id=\"shown-1\">{inter.shown_as}</h2>" in site["boolean.html"] and "interactions.html" in page.links
+    assert f"## {inter.shown_as}" not in pages[inter.page] and inter.shown_as not in site["axioms.html"]
+
+
 def test_every_suite_and_method_has_a_page_and_every_link_resolves(rendered, monkeypatch):
     """A suite added to SUITES (as a new suite module does) gets its page and a link on
     every page with no change to the site code; every method a card; every relative link

@@ -188,6 +188,8 @@ SUITE = Suite(
     },
     page="interactions.md",
     label="interaction recovery",
+    shown_on="boolean.md",
+    shown_as="Interaction methods (order 2)",
     notes=(
         "The built-in indices run with their default sampled estimators (64 coalition draws; "
         "`exact=True` scores 1 on the first two checks); `integrated_hessians` differentiates a "

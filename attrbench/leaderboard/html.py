@@ -39,12 +39,13 @@ from attrbench.leaderboard.markdown import (
     legends,
     overall_cells,
     resolution_note,
+    shown_intro,
     summary_cells,
     summary_rule,
     value_cell,
     value_with_interval,
 )
-from attrbench.leaderboard.ranking import Leaderboard, analyse, kinds
+from attrbench.leaderboard.ranking import Leaderboard, analyse, kinds, shown_suites
 from attrbench.leaderboard.store import check_one_run, row_order
 from attrbench.results import ARROWS, Record
 from attrbench.suite import Suite
@@ -221,8 +222,14 @@ def _suite(records: list[Record], suite: Suite, board: Leaderboard) -> dict[str,
     rows = [r for r in records if r.suite == suite.name]
     context: dict[str, Any] = {
         "suite": suite, "has_rows": bool(rows), "rule": "", "summary": None, "legends": [], "matrix": None,
-        "checks": [], "curves": None, "figures": [], "definitions": dict(suite.subjects),
+        "checks": [], "curves": None, "figures": [], "definitions": dict(suite.subjects), "shown": [],
     }  # fmt: skip
+    for other, other_rows in shown_suites(suite, records):  # Suite.shown_on: e.g. interactions on Boolean
+        ranking = board.suites[other.name]
+        caption = f"{other.title}: summary ({other.score_name} {ARROWS[other.direction]})"
+        table = _table(caption, summary_cells(other_rows, ranking, board), board, 1)
+        context["shown"].append((other.shown_as or other.title, shown_intro(ranking), table,
+                                 legends(board, {r.method for r in other_rows})))  # fmt: skip
     if not rows:
         return context
     ranking = board.suites[suite.name]

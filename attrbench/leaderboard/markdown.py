@@ -22,7 +22,7 @@ from attrbench.checks import SUITES
 from attrbench.checks.context import resolution_of
 from attrbench.leaderboard import figures
 from attrbench.leaderboard.intervals import format_rank_range, with_interval
-from attrbench.leaderboard.ranking import BEATS, TIED, WORSE, Leaderboard, SuiteRanking, analyse
+from attrbench.leaderboard.ranking import BEATS, TIED, WORSE, Leaderboard, SuiteRanking, analyse, shown_suites
 from attrbench.leaderboard.store import row_order
 from attrbench.results import ARROWS, Record
 from attrbench.suite import Curves, Suite
@@ -362,20 +362,32 @@ def resolution_note(rows: list[Record]) -> str | None:
     resolution = resolution_of(rows[0].suite, rows[0].check)
     if resolution is None:
         return None
-    return (
-        f"`{BELOW_RESOLUTION}`: below {resolution:.3g}, the check's numerical resolution (float32 rounding; "
-        "see the check's docstring); results.csv keeps the raw value."
-    )
+    return (f"`{BELOW_RESOLUTION}`: below {resolution:.3g}, the check's numerical resolution (float32 rounding; "
+            "see the check's docstring); results.csv keeps the raw value.")  # fmt: skip
+
+
+def shown_intro(ranking: SuiteRanking) -> str:
+    """The prose above another suite's summary shown on this page (``Suite.shown_on``)."""
+    return (f"The summary of the [{ranking.suite.title}]({ranking.suite.page}) page (every check's table is there), "
+            "from the same rows and ranking: these methods are ranked among themselves, apart from those above. "
+            f"The score is {summary_rule(ranking)}.")  # fmt: skip
+
+
+def _shown_sections(records: list[Record], suite: Suite, board: Leaderboard) -> list[str]:
+    return [part for other, rows in shown_suites(suite, records) for part in (
+        f"## {other.shown_as or other.title}", shown_intro(board.suites[other.name]),
+        _summary_table(rows, board.suites[other.name], board), *legends(board, {r.method for r in rows}))]
 
 
 def suite_page(records: Iterable[Record], suite: Suite, board: Leaderboard | None = None) -> str:
     """One suite's page: description, ranked summary, one table per (check, metric)."""
     records = list(records)
     board = analyse(records) if board is None else board
+    shown = _shown_sections(sorted(records, key=row_order), suite, board)
     records = sorted((r for r in records if r.suite == suite.name), key=row_order)
     parts = [f"# {suite.title}", suite.description]
     if not records:
-        parts.append("No results yet: run `pytest suites/` to fill this page.")
+        parts += ["No results yet: run `pytest suites/` to fill this page.", *shown]
         return "\n\n".join(parts) + "\n"
     ranking = board.suites[suite.name]
     parts += [
@@ -387,6 +399,7 @@ def suite_page(records: Iterable[Record], suite: Suite, board: Leaderboard | Non
         _summary_table(records, ranking, board),
         *legends(board, {r.method for r in records}),
         *filter(None, [variants_note(records)]),
+        *shown,
     ]
     if suite.verdict_matrix:
         parts += _axiom_section(records, suite, board)

@@ -97,6 +97,13 @@ def sanity_marks(records: Iterable[Record]) -> dict[str, str]:
 # ------------------------------------------------------------------------------ scores
 
 
+def shown_suites(suite: Suite, records: Iterable[Record]) -> list[tuple[Suite, list[Record]]]:
+    """The other suites with rows whose summary ``suite``'s page also shows (``Suite.shown_on``)."""
+    shown = [(other, [r for r in records if r.suite == other.name]) for other in SUITES.values()
+             if other.shown_on == suite.page and other is not suite]  # fmt: skip
+    return [(other, rows) for other, rows in shown if rows]
+
+
 def _scored_rows(records: Iterable[Record], suite: Suite) -> dict[str, list[Record]]:
     rows = [r for r in records if r.suite == suite.name and not r.error]
     if suite.holds_rate:
