@@ -50,6 +50,18 @@ class Curves:
 
 
 @dataclass(frozen=True)
+class PairFigure:
+    """A figure of the pixel pairs a check keeps in its rows' details (``pairs``, ``mean_abs``,
+    ``grid``, ``mean_input``): one panel per row, the subject's mean input with a line per
+    pair (:func:`attrbench.leaderboard.figures.pair_panels`), in a section headed ``title``."""
+
+    check: str
+    file: str
+    title: str
+    caption: str
+
+
+@dataclass(frozen=True)
 class Suite:
     """A suite: its pytest marker, the subjects each of its checks runs on, its page and
     how its summary score is computed (rules in :mod:`attrbench.leaderboard.ranking`)."""
@@ -65,6 +77,7 @@ class Suite:
     label: str = ""  # the summary score's name in headers (default: the metric)
     notes: str = ""  # a "Notes" section at the end of the page
     curves: Curves | None = None
+    pair_figure: PairFigure | None = None
     verdict_matrix: bool = False  # the leaderboard shows this suite's claimed/holds matrix
     #: When set, a method with a verdict row of this suite that does not hold gets this mark
     #: beside its name on every leaderboard page, with a legend line (a sanity suite: such a

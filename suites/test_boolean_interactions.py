@@ -22,3 +22,8 @@ def test_order_recovery(bench):
 @pytest.mark.attrbench_subjects(*interactions.SUITE.subjects["top_pair_precision"])
 def test_top_pair_precision(bench):
     bench.run(interactions.top_pair_precision)
+
+
+@pytest.mark.attrbench_subjects(*interactions.SUITE.subjects["top_pixel_pairs"])
+def test_top_pixel_pairs(bench):
+    bench.run(interactions.top_pixel_pairs)

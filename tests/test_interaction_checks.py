@@ -11,6 +11,7 @@ import torch
 from attrbench import methods
 from attrbench.checks import interactions as ic
 from attrbench.checks.context import CheckContext
+from attrbench.errors import InvalidOptionError
 from attrbench.methods.registry import Registry
 from attrbench.scales import get_scale
 from attrbench.subjects.boolean import circuit
@@ -94,6 +95,40 @@ def test_top_pair_precision_by_hand():
     assert ic.top_pair_precision(planted_method(pairs([(0, 1), (2, 3)])), c, ctx()).value == 1
     assert ic.top_pair_precision(planted_method(pairs([(0, 2), (1, 3)])), c, ctx()).value == 0
     assert ic.top_pair_precision(planted_method(pairs([])), c, ctx()).value == pytest.approx(1 / 3)
+
+
+def test_top_pixel_pairs_by_hand():
+    """A 4 × 4 image subject (6 flat inputs) and a method with planted pairs (signs alternate
+    over the inputs): (0,5) ±3, (2,7) ±2, (1,3) 1, (4,9) 0.5, (10,11) 0.25, (12,13) 0.1. The
+    top 5 by mean |I_ij| over the first PIXEL_PAIR_SAMPLES = 4 inputs are the first five in that
+    order with those mean |I_ij|; the mean signed value of an alternating pair is 0; the share
+    is 6.75 / 6.85; the mean input is the four inputs' mean as a 4 × 4 grid."""
+    from types import SimpleNamespace
+
+    planted = {(0, 5): 3.0, (2, 7): 2.0, (1, 3): 1.0, (4, 9): 0.5, (10, 11): 0.25, (12, 13): 0.1}
+    alternating = {(0, 5), (2, 7)}
+
+    def fn(x):
+        m = torch.zeros(len(x), 16, 16, dtype=x.dtype)
+        for (i, j), v in planted.items():
+            signs = torch.tensor([(-1.0) ** k if (i, j) in alternating else 1.0 for k in range(len(x))])
+            m[:, i, j] = m[:, j, i] = v * signs
+        return m
+
+    x = torch.arange(6 * 16, dtype=torch.float64).reshape(6, 16) / 100
+    subject = SimpleNamespace(name="toy/4x4", model=torch.nn.Linear(16, 2).double(), inputs=x,
+                              targets=torch.zeros(6, dtype=torch.long), baseline=None)  # fmt: skip
+    out = ic.top_pixel_pairs(planted_method(fn), subject, ctx())
+    assert ic.PIXEL_PAIR_SAMPLES == 4 and ic.TOP_PIXEL_PAIRS == 5
+    assert out.details["pairs"] == [[0, 5], [2, 7], [1, 3], [4, 9], [10, 11]]
+    assert out.details["mean_abs"] == pytest.approx([3, 2, 1, 0.5, 0.25])
+    assert out.details["mean"] == pytest.approx([0, 0, 1, 0.5, 0.25])
+    assert out.value == pytest.approx(6.75 / 6.85) and out.holds is None
+    assert out.details["grid"] == [4, 4] and out.details["samples"] == 4
+    torch.testing.assert_close(torch.tensor(out.details["mean_input"], dtype=torch.float64), x[:4].mean(0).view(4, 4))
+    with pytest.raises(InvalidOptionError, match="one-channel"):
+        ic.pixel_grid(torch.zeros(2, 3, 4, 4))
+    assert ic.pixel_grid(torch.zeros(2, 1, 4, 5)) == (4, 5) and ic.pixel_grid(torch.zeros(2, 64)) == (8, 8)
 
 
 def test_dictator_has_no_interaction_to_recover():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import escape
 
 from attrbench import leaderboard as lb
 from attrbench.checks import SUITES
@@ -167,6 +168,10 @@ def order_two_records():
            for m, d, k in (("grad", 1.0, ""), ("ig", 0.0, ""), ("rnd", -1.0, "control"))]
     out += [row("interactions", "interaction_recovery", "interaction_spearman", m, "boolean/and_3", samples=x + d,
                 kind=k) for m, d, k in (("sii", 2.0, ""), ("ih", 0.5, ""), ("rnd2", -2.0, "control"))]
+    details = json.dumps({"pairs": [[0, 5], [2, 3]], "mean_abs": [2.0, 1.0], "mean": [2.0, -1.0], "grid": [4, 4],
+                          "samples": 2, "targets": [0, 1], "mean_input": np.eye(4).tolist()})  # fmt: skip
+    out += [row("interactions", "top_pixel_pairs", "top_pair_share", m, "digits/mlp", 100.0, details=details, kind=k)
+            for m, k in (("sii", ""), ("ih", ""), ("rnd2", "control"))]  # fmt: skip
     return [lb.with_interval(r) for r in out]
 
 
@@ -195,6 +200,27 @@ def test_boolean_page_shows_the_interactions_summary_apart(with_boolean_rows):
     assert [page.tables[caption]["headers"], *page.tables[caption]["rows"]] == full
     assert f"<h2 id=\"shown-1\">{inter.shown_as}</h2>" in site["boolean.html"] and "interactions.html" in page.links
     assert f"## {inter.shown_as}" not in pages[inter.page] and inter.shown_as not in site["axioms.html"]
+
+
+def test_pixel_pair_figure_from_the_rows_alone_and_not_scored():
+    """The interactions suite's top_pixel_pairs rows (descriptive top_pair_share = 100 here)
+    leave its scores as they are without them; their details alone draw the figure
+    (the same bytes twice, a PNG), which the markdown page and the site show with its
+    caption as alt text; without those rows there is no figure and no section."""
+    recs = order_two_records()
+    figure = SUITES["interactions"].pair_figure
+    without = [r for r in recs if r.check != figure.check]
+    assert lb.analyse(recs).suites["interactions"].scores == lb.analyse(without).suites["interactions"].scores
+    files = lb.render_curves(recs)
+    assert files[figure.file].startswith(b"\x89PNG") and lb.render_curves(recs)[figure.file] == files[figure.file]
+    assert figure.file not in lb.render_curves(without)
+    page = lb.render_pages(recs)[SUITES["interactions"].page]
+    assert f"## {figure.title}" in page and f"![{figure.caption}]({figure.file})" in page
+    site = html.render_site(recs, figure_files=files)
+    assert figure.file in site
+    assert f'<img src="{figure.file}" alt="{escape(figure.caption)}">' in site["interactions.html"]
+    assert figure.title not in lb.render_pages(without)[SUITES["interactions"].page]
+    assert figure.title not in html.render_site(without, figure_files={})["interactions.html"]
 
 
 def test_every_suite_and_method_has_a_page_and_every_link_resolves(rendered, monkeypatch):

@@ -1,6 +1,7 @@
 """The curve files beside the leaderboard pages: for each suite with ``Suite.curves``, a
-long CSV of the curves in its rows' details and figures of them (the ``plots`` extra:
-matplotlib).
+long CSV of the curves in its rows' details and figures of them, and for each suite with
+``Suite.pair_figure`` the figure of the pixel pairs in its rows' details (the ``plots``
+extra: matplotlib; nothing is re-run).
 
 Drawn with matplotlib's object API on an Agg canvas (no pyplot state, no display), saved
 as PNG without the software stamp, so the same table gives the same bytes.
@@ -18,7 +19,7 @@ import pandas as pd
 from attrbench.checks import SUITES
 from attrbench.leaderboard.store import row_order
 from attrbench.results import Record
-from attrbench.suite import Curves
+from attrbench.suite import Curves, PairFigure
 
 
 def curve_frame(records: Iterable[Record], curves: Curves) -> pd.DataFrame:
@@ -52,6 +53,10 @@ def render_curves(records: Iterable[Record]) -> dict[str, str | bytes]:
     records = sorted(records, key=row_order)
     files: dict[str, str | bytes] = {}
     for suite in SUITES.values():
+        pairs = pair_rows(records, suite.pair_figure) if suite.pair_figure is not None else []
+        png = pair_panels(pairs) if pairs else None
+        if png is not None:
+            files[suite.pair_figure.file] = png
         curves = suite.curves
         if curves is None:
             continue
@@ -67,6 +72,48 @@ def render_curves(records: Iterable[Record]) -> dict[str, str | bytes]:
             if png is not None:
                 files[plot.file] = png
     return files
+
+
+def pair_rows(records: Iterable[Record], figure: PairFigure) -> list[Record]:
+    """The rows ``figure`` draws: those of its check without an error, in row order."""
+    return sorted((r for r in records if r.check == figure.check and not r.error), key=row_order)
+
+
+def pair_panels(rows: list[Record]) -> bytes | None:
+    """A PNG with one panel per row (titled by its method, and subject where several): the
+    row's ``mean_input`` in grey with a line between the two pixels of each pair in
+    ``pairs`` (row, column of pixel k = divmod(k, cols)), numbered by rank, its width
+    proportional to the pair's ``mean_abs``; None without matplotlib or rows."""
+    if not rows or not available():
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    several = len({r.subject for r in rows}) > 1
+    cols = min(4, len(rows))
+    fig = Figure(figsize=(2.6 * cols, 2.8 * math.ceil(len(rows) / cols)), dpi=80)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(math.ceil(len(rows) / cols), cols, squeeze=False)
+    colours = _colours(20)
+    for ax, r in zip(axes.flat, rows):
+        details = json.loads(r.details)
+        ax.imshow(details["mean_input"], cmap="gray_r")
+        widest = max(details["mean_abs"]) or 1.0
+        for rank, ((i, j), strength) in enumerate(zip(details["pairs"], details["mean_abs"]), 1):
+            (yi, xi), (yj, xj) = divmod(i, details["grid"][1]), divmod(j, details["grid"][1])
+            ax.plot([xi, xj], [yi, yj], "-o", color=colours[2 * (rank - 1) % 20],
+                    linewidth=0.8 + 2.7 * strength / widest, markersize=3)  # fmt: skip
+            ax.annotate(str(rank), ((xi + xj) / 2, (yi + yj) / 2), fontsize=7, ha="center", va="center",
+                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        ax.set_title(f"{r.method}\n{r.subject}" if several else r.method, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[len(rows):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
 
 
 def available() -> bool:

@@ -223,6 +223,7 @@ def _suite(records: list[Record], suite: Suite, board: Leaderboard) -> dict[str,
     context: dict[str, Any] = {
         "suite": suite, "has_rows": bool(rows), "rule": "", "summary": None, "legends": [], "matrix": None,
         "checks": [], "curves": None, "figures": [], "definitions": dict(suite.subjects), "shown": [],
+        "pair_figure": None,
     }  # fmt: skip
     for other, other_rows in shown_suites(suite, records):  # Suite.shown_on: e.g. interactions on Boolean
         ranking = board.suites[other.name]
@@ -258,6 +259,8 @@ def _suite(records: list[Record], suite: Suite, board: Leaderboard) -> dict[str,
                 context["curves"] = _table(f"{suite.title}: curve means over subjects", tuple(cells), board,
                                            column, title=title)  # fmt: skip
             context["figures"] = [(plot.file, plot.caption, figures.available()) for plot in suite.curves.plots]
+    if suite.pair_figure is not None and figures.pair_rows(rows, suite.pair_figure):
+        context["pair_figure"] = (suite.pair_figure, figures.available())
     return context
 
 

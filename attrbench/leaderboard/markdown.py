@@ -42,9 +42,7 @@ DOCS = "`docs/leaderboards.md`"
 def _fmt(value: float | None, resolution: float | None = None) -> str:
     if value is None:
         return "–"
-    if resolution is not None and abs(value) < resolution:
-        return BELOW_RESOLUTION
-    return f"{value:.4g}"
+    return BELOW_RESOLUTION if resolution is not None and abs(value) < resolution else f"{value:.4g}"
 
 
 def value_with_interval(value: float | None, low: float | None, high: float | None,
@@ -66,8 +64,7 @@ def _header(label: str, direction: str) -> str:
 
 def display_name(method: str, board: Leaderboard) -> str:
     """``method`` with its sanity marks (``Leaderboard.marks``), as every table shows it."""
-    mark = board.marks.get(method, "")
-    return f"{method} {mark}" if mark else method
+    return f"{method} {board.marks[method]}" if board.marks.get(method) else method
 
 
 def _with_rule(rows: list[list[str]], control_rows: list[list[str]], width: int) -> list[list[str]]:
@@ -369,7 +366,7 @@ def resolution_note(rows: list[Record]) -> str | None:
 def shown_intro(ranking: SuiteRanking) -> str:
     """The prose above another suite's summary shown on this page (``Suite.shown_on``)."""
     return (f"The summary of the [{ranking.suite.title}]({ranking.suite.page}) page (every check's table is there), "
-            "from the same rows and ranking: these methods are ranked among themselves, apart from those above. "
+            "from the same rows and ranking: these methods are ranked only among themselves, apart from this page's. "
             f"The score is {summary_rule(ranking)}.")  # fmt: skip
 
 
@@ -413,6 +410,8 @@ def suite_page(records: Iterable[Record], suite: Suite, board: Leaderboard | Non
             parts.append(note)
     if suite.curves is not None and not figures.curve_frame(records, suite.curves).empty:
         parts += ["## Curves", _curves_section(records, suite.curves, board)]
+    if suite.pair_figure is not None and figures.pair_rows(records, suite.pair_figure):
+        parts += [f"## {suite.pair_figure.title}", _figure(suite.pair_figure.caption, suite.pair_figure.file)]
     if suite.notes:
         parts += ["## Notes", suite.notes]
     return "\n\n".join(parts) + "\n"
@@ -422,12 +421,13 @@ def _curves_section(records: list[Record], curves: Curves, board: Leaderboard) -
     parts = [f"Every curve point, long format: [{curves.csv}]({curves.csv})."]
     if curves.table:
         parts.append(curve_table(figures.curve_frame(records, curves), curves, board.controls))
-    for plot in curves.plots:
-        if figures.available():
-            parts.append(f"{plot.caption}\n\n![{plot.caption}]({plot.file})")
-        else:
-            parts.append(f"Install the `plots` extra (`pip install attrbench[plots]`) to draw: {plot.caption}")
-    return "\n\n".join(parts)
+    return "\n\n".join([*parts, *(_figure(plot.caption, plot.file) for plot in curves.plots)])
+
+
+def _figure(caption: str, file: str) -> str:
+    if figures.available():
+        return f"{caption}\n\n![{caption}]({file})"
+    return f"Install the `plots` extra (`pip install attrbench[plots]`) to draw: {caption}"
 
 
 def curve_table(frame: pd.DataFrame, curves: Curves, controls: Iterable[str] = ()) -> str:
