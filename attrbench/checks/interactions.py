@@ -23,6 +23,10 @@ each index). Each score is ↑.
   plus dummies) — the fraction of the
   top-|P| pairs by mean |I_ij| over all inputs that are planted (ties at the cut counted by
   their expected share).
+- ``top_pixel_pairs`` (descriptive, not a summary metric): on a trained image subject, the
+  method's ``TOP_PIXEL_PAIRS`` pairs by mean |I_ij| over its first ``PIXEL_PAIR_SAMPLES``
+  inputs, kept in the details for the page's figure; the value is the share of the pairwise
+  mass they hold.
 """
 
 from __future__ import annotations
@@ -208,7 +212,8 @@ SUITE = Suite(
         "2ⁿ inputs against the zero baseline, scored against ground truth computed exactly from "
         "each truth table (the Möbius transform of v_x(S) = f(x ∧ 1_S); "
         "attrbench/checks/interactions.py). Only methods registered with `order=2` run here, and "
-        "only here: single-feature methods are ranked on the [Boolean](boolean.md) page. Three "
+        "only here: single-feature methods are ranked on the [Boolean](boolean.md) page, which also "
+        "shows this page's summary in its own section. Three "
         "scores, each ↑: `interaction_spearman` — Spearman's ρ of the method's pairs I_ij(x) over "
         "all inputs and pairs with the exact index it names (Shapley interaction index when it "
         "names none; the normalised L1 error is in results.csv's details); `order_recovery` — "
@@ -217,7 +222,9 @@ SUITE = Suite(
         "`top_pair_precision` — on tribes, juntas and x₀ ∧ x₁ plus dummies (`boolean_pairs/*`), the "
         "fraction of the top pairs by mean |I_ij| that lie inside one tribe, among the junta's variables "
         "or are (0, 1). The suite score is the mean of "
-        "the three over their rows."
+        "the three over their rows. A fourth check, `top_pixel_pairs` on the trained "
+        "`digits/mlp3x256_relu`, is descriptive (no ground truth; its `top_pair_share` is not "
+        "scored): each method's most interacting pixel pairs, drawn in the figure below."
     ),
     summary_metrics=("interaction_spearman", "order_recovery", "top_pair_precision"),
     direction="higher",
