@@ -134,8 +134,9 @@ def test_deletion_curve_matches_quantus_pixel_flipping():
     """Quantus' PixelFlipping (features_in_step=1, perturb_baseline="black", normalise and
     abs off) records the target probability after each single-pixel deletion in the order of
     the attributions (distinct here, so argsort and the stable sort agree): our deletion
-    curve from k = 1 on, with Quantus' "black" — each sample's minimum, not 0 — as baseline. Its AUC differs by design (np.trapz with dx = 1 over the F points,
-    no k = 0 point), so only the curves are compared."""
+    curve from k = 1 on, with Quantus' "black" — each sample's minimum, not 0 — as
+    baseline. Its AUC differs by design (np.trapz with dx = 1 over the F points, no k = 0
+    point), so only the curves are compared."""
     quantus = pytest.importorskip("quantus")
     g = gen(2)
     model = random_cnn(c=1, h=4, w=4, classes=3)
