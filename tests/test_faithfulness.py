@@ -391,3 +391,68 @@ def test_infidelity_errors():
     model = random_mlp(4)
     with pytest.raises(InputShapeError, match="perturbations have shape"):
         fa.infidelity(model, torch.ones(2, 4), 0, torch.ones(2, 4), torch.ones(2, 4))
+
+
+# -- the suite's checks --------------------------------------------------------------------------------
+
+
+def quick_ctx(seed=0, test_seed=0):
+    from attrbench.checks.context import CheckContext
+    from attrbench.scales import get_scale
+
+    return CheckContext(scale=get_scale("quick"), generator=gen(test_seed), seed=seed)
+
+
+@pytest.mark.parametrize(
+    "check, subject",
+    [(fa.deletion_insertion_auc, "analytic/linear"), (fa.road_accuracy, "digits/mlp_tanh"),
+     (fa.road_accuracy, "digits/cnn_tanh"), (fa.infidelity_normalized, "tabular/breast_cancer_mlp")],
+    ids=lambda v: getattr(v, "__name__", v),
+)  # fmt: skip
+def test_checks_keep_one_value_per_sample_and_their_mean(check, subject):
+    """Each row's value is the mean of its per-sample values (``scale.faithfulness_samples``
+    of them, 8 at quick), which the leaderboard bootstraps; they survive the JSON round trip."""
+    from attrbench import methods, subjects
+    from attrbench.leaderboard.intervals import aggregate
+    from attrbench.results import json_samples
+
+    outcome = check(methods.get("input_x_gradient"), subjects.get(subject), quick_ctx())
+    assert outcome.aggregate == "mean" and len(outcome.samples) == 8
+    assert aggregate(json_samples(outcome.samples), "mean") == pytest.approx(outcome.value, rel=1e-12)
+
+
+def test_infidelity_check_is_zero_for_the_gradient_of_the_linear_subject():
+    """analytic/linear is affine, so the gradient's infidelity is 0 up to float32 rounding of
+    the logits (F(x) − F(x − I) = wᵀI, Yeh et al. §2): logits of order 1 differ from their
+    exact values by ~1e-7, so the squared residual is ~1e-14, far below 1e-10. Gradient ×
+    Input's IᵀA = Σ wᵢxᵢIᵢ is not proportional to wᵀI for Gaussian I, so it is not 0."""
+    from attrbench import methods, subjects
+
+    s = subjects.get("analytic/linear")
+    grad = fa.infidelity_normalized(methods.get("gradient"), s, quick_ctx())
+    gxi = fa.infidelity_normalized(methods.get("input_x_gradient"), s, quick_ctx())
+    assert grad.value < 1e-10 and gxi.value > 1e-3
+
+
+def test_every_method_meets_the_same_draws_and_rows_are_reproducible():
+    """The perturbations and the ROAD noise come from (run seed, subject) alone, not from
+    the test's generator, so two tests (methods) of one subject see the same draws; a
+    different run seed draws others."""
+    from attrbench import methods, subjects
+
+    s = subjects.get("digits/cnn_relu")
+    one = fa.subject_generator(quick_ctx(seed=0, test_seed=1), s, "infidelity")
+    two = fa.subject_generator(quick_ctx(seed=0, test_seed=2), s, "infidelity")
+    other = fa.subject_generator(quick_ctx(seed=1, test_seed=1), s, "infidelity")
+    draws = [torch.randn(5, generator=g) for g in (one, two, other)]
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
+    a = fa.road_accuracy(methods.get("saliency"), s, quick_ctx(test_seed=1))
+    b = fa.road_accuracy(methods.get("saliency"), s, quick_ctx(test_seed=2))
+    assert a.samples == b.samples and a.details == b.details
+
+
+def test_road_check_refuses_inputs_without_a_pixel_grid():
+    from attrbench import methods, subjects
+
+    with pytest.raises(UnsupportedModelError, match="no pixel grid"):
+        fa.road_accuracy(methods.get("saliency"), subjects.get("tabular/breast_cancer_mlp"), quick_ctx())

@@ -26,20 +26,31 @@ forward pass, ``attrbench.functional.chunks``).
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from attrbench.checks.context import CheckContext, check
 from attrbench.checks.imputation import linear_imputation
 from attrbench.checks.sensitivity_n import feature_attributions, groups_channels
 from attrbench.errors import InputShapeError, InvalidOptionError, UnsupportedModelError
 from attrbench.functional import (
     DEFAULT_BATCH_SIZE, as_targets, check_scores, check_target_range, chunks, evaluate, expand_baseline,
 )  # fmt: skip
+from attrbench.results import Outcome
+from attrbench.suite import Curves, Plot, Suite
 
 #: ROAD's grid of removed fractions (Rong et al. 2022, §5: 10 % to 90 % in steps of 10 %).
 ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: The suite's ROAD noise σ as a fraction of the subject's domain width b − a (Rong et
+#: al.'s code adds σ = 0.01 to images normalised per channel, a width of about 4–5).
+ROAD_NOISE = 0.0025
+#: The suite's infidelity perturbations: I ~ N(0, σ² Id), σ = this fraction of the domain
+#: width b − a, drawn per subject (the same I for every method). Yeh et al. (Def. 2.1)
+#: leave μ_I to the user; a Gaussian is the distribution of Captum's infidelity example.
+INFIDELITY_SIGMA = 0.05
 
 
 class DeletionInsertion(NamedTuple):
@@ -230,6 +241,15 @@ def infidelity(
             f"attributions have shape {tuple(attributions.shape)} but the inputs {tuple(x.shape)}; "
             "pass one attribution per input element."
         )
+    dots, drops = infidelity_terms(model, x, target, attributions, perturbations, batch_size=batch_size)
+    return infidelity_from_terms(dots, drops, normalize)
+
+
+def infidelity_terms(
+    model, x: Tensor, target, attributions: Tensor, perturbations: Tensor, *,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """(IᵀA, F(x) − F(x − I)), both (N, M) float64: the two sides of :func:`infidelity`."""
     t = as_targets(target, len(x), x.device)
     n, m = perturbations.shape[:2]
     flat = perturbations.reshape(n * m, *x.shape[1:])
@@ -239,10 +259,204 @@ def infidelity(
     for s in chunks(n * m, batch_size):  # point p: sample p // M, perturbation p % M
         rows = torch.arange(s.start, s.stop, device=x.device) // m
         f_p.append(evaluate(model, x[rows] - flat[s], targets[s], None))
-    f_p = torch.cat(f_p).double().reshape(n, m)
-    drops = f_x[:, None] - f_p
+    drops = f_x[:, None] - torch.cat(f_p).double().reshape(n, m)
     dots = (perturbations.double() * attributions.double()[:, None]).reshape(n, m, -1).sum(-1)
+    return dots, drops
+
+
+def infidelity_from_terms(dots: Tensor, drops: Tensor, normalize: bool = False) -> Tensor:
+    """mean over perturbations of (β·IᵀA − ΔF)², β = 1 or (``normalize``) the optimal
+    β = mean(IᵀA·ΔF) / mean((IᵀA)²), 0 where every IᵀA is 0."""
     if normalize:
         beta = (dots * drops).mean(1) / (dots * dots).mean(1)
         dots = torch.nan_to_num(beta, nan=0.0, posinf=0.0, neginf=0.0)[:, None] * dots
     return (dots - drops).pow(2).mean(1)
+
+
+# ------------------------------------------------------------------------------- the suite
+
+
+def subject_generator(ctx: CheckContext, subject, what: str) -> torch.Generator:
+    """A CPU generator seeded from the run's seed, the subject and ``what``: the draws every
+    method of a subject meets (ROAD's noise, infidelity's perturbations) are the same."""
+    digest = hashlib.sha256(f"{ctx.seed}:{subject.name}:{what}".encode()).hexdigest()
+    return torch.Generator(device="cpu").manual_seed(int(digest[:15], 16))
+
+
+def _steps(n_features: int, steps: int | None) -> int | None:
+    return None if steps is None or steps >= n_features else steps
+
+
+@check(suite="faithfulness", check="deletion_insertion", metric="insertion_minus_deletion", direction="higher")
+def deletion_insertion_auc(method, subject, ctx: CheckContext) -> Outcome:
+    """:func:`deletion_insertion` on ``scale.faithfulness_samples`` samples, the subject's
+    baseline (zero without one) for the method, the deleted features and the insertion
+    canvas, S = ``scale.faithfulness_steps`` steps (one feature per step where S ≥ F). The
+    value is the mean over samples of insertion AUC − deletion AUC (↑); the details hold
+    both AUCs and the mean curves."""
+    x, t, b = ctx.samples(subject, ctx.scale.faithfulness_samples)
+    attr = ctx.attribute(method, subject.model, x, t, b, where="deletion_insertion")
+    n_features = feature_attributions(attr, x).shape[1]
+    r = deletion_insertion(subject.model, x, t, attr, 0.0 if b is None else b,
+                           steps=_steps(n_features, ctx.scale.faithfulness_steps))  # fmt: skip
+    gap = r.insertion_auc - r.deletion_auc
+    return Outcome(
+        value=float(gap.mean()),
+        samples=gap.tolist(),
+        aggregate="mean",
+        details={
+            "inputs": len(x),
+            "features": n_features,
+            "deletion_auc": float(r.deletion_auc.mean()),
+            "insertion_auc": float(r.insertion_auc.mean()),
+            "per_sample_deletion_auc": r.deletion_auc.tolist(),
+            "per_sample_insertion_auc": r.insertion_auc.tolist(),
+            "fraction": r.fractions.tolist(),
+            "removed": r.counts.tolist(),
+            "deletion": r.deletion.double().mean(0).tolist(),
+            "insertion": r.insertion.double().mean(0).tolist(),
+        },
+    )
+
+
+def image_shape(subject, x: Tensor) -> tuple[int, ...] | None:
+    """None for image batches (N, C, H, W); the subject's ``truth["image_shape"]`` for
+    flattened images (the digits MLPs'); UnsupportedModelError for inputs without a pixel grid."""
+    if x.dim() == 4:
+        return None
+    shape = subject.truth.get("image_shape")
+    if shape is None:
+        raise UnsupportedModelError(
+            f"subject {subject.name!r} has inputs {tuple(x.shape)} with no pixel grid (no truth['image_shape']), "
+            "so ROAD has no neighbours to impute from; run ROAD on image subjects only."
+        )
+    return tuple(shape)
+
+
+@check(suite="faithfulness", check="road", metric="road_lerf_minus_morf", direction="higher")
+def road_accuracy(method, subject, ctx: CheckContext) -> Outcome:
+    """:func:`road` on ``scale.faithfulness_samples`` samples at :data:`ROAD_FRACTIONS`,
+    noise σ = :data:`ROAD_NOISE` · (b − a) drawn per subject. Per sample, the mean
+    accuracy over the grid after least-relevant-first removal minus that after
+    most-relevant-first removal (↑); the details hold the accuracy and probability curves."""
+    x, t, b = ctx.samples(subject, ctx.scale.faithfulness_samples)
+    attr = ctx.attribute(method, subject.model, x, t, b, where="road")
+    lo, hi = subject.domain
+    r = road(subject.model, x, t, attr, noise_std=ROAD_NOISE * (hi - lo), image_shape=image_shape(subject, x),
+             generator=subject_generator(ctx, subject, "road"))  # fmt: skip
+    morf, lerf = r.morf_correct.double().mean(1), r.lerf_correct.double().mean(1)
+    gap = lerf - morf
+    return Outcome(
+        value=float(gap.mean()),
+        samples=gap.tolist(),
+        aggregate="mean",
+        details={
+            "inputs": len(x),
+            "noise_std": ROAD_NOISE * (hi - lo),
+            "morf_accuracy": float(morf.mean()),
+            "lerf_accuracy": float(lerf.mean()),
+            "fraction": r.fractions.tolist(),
+            "removed": r.counts.tolist(),
+            "morf": r.morf_correct.double().mean(0).tolist(),
+            "lerf": r.lerf_correct.double().mean(0).tolist(),
+            "morf_probability": r.morf_probability.double().mean(0).tolist(),
+            "lerf_probability": r.lerf_probability.double().mean(0).tolist(),
+        },
+    )
+
+
+@check(suite="faithfulness", check="infidelity", metric="infidelity", direction="lower")
+def infidelity_normalized(method, subject, ctx: CheckContext) -> Outcome:
+    """:func:`infidelity` with ``normalize=True`` on ``scale.faithfulness_samples`` samples,
+    ``scale.infidelity_perturbations`` perturbations I ~ N(0, σ²), σ = :data:`INFIDELITY_SIGMA`
+    · (b − a), drawn per subject (the same I for every method). The value is the mean over
+    samples (↓); the unnormalised infidelity is in the details."""
+    x, t, b = ctx.samples(subject, ctx.scale.faithfulness_samples)
+    attr = ctx.attribute(method, subject.model, x, t, b, where="infidelity")
+    lo, hi = subject.domain
+    shape = (len(x), ctx.scale.infidelity_perturbations, *x.shape[1:])
+    noise = torch.randn(shape, generator=subject_generator(ctx, subject, "infidelity"), dtype=x.dtype)
+    perturbations = (INFIDELITY_SIGMA * (hi - lo) * noise).to(x.device)
+    dots, drops = infidelity_terms(subject.model, x, t, attr, perturbations)
+    value, raw = infidelity_from_terms(dots, drops, normalize=True), infidelity_from_terms(dots, drops)
+    return Outcome(
+        value=float(value.mean()),
+        samples=value.tolist(),
+        aggregate="mean",
+        details={
+            "inputs": len(x),
+            "perturbations": shape[1],
+            "sigma": INFIDELITY_SIGMA * (hi - lo),
+            "unnormalized": float(raw.mean()),
+            "per_sample_unnormalized": raw.tolist(),
+        },
+    )
+
+
+SUITE = Suite(
+    name="faithfulness",
+    title="Faithfulness",
+    marker_help="faithfulness: deletion/insertion (Petsiuk 2018), ROAD (Rong 2022), infidelity (Yeh 2019)",
+    description=(
+        "Remove what a map calls important and watch the model. `deletion_insertion` (Petsiuk et al. "
+        "2018, RISE §4.1): features sorted by attribution, descending (a stable sort; a pixel's channels "
+        "are one feature), are set to the baseline one step at a time starting from x (deletion) or copied "
+        "from x into the baseline (insertion); the softmax probability of the target is integrated by the "
+        "trapezoid rule over the fraction removed. The row's value is insertion AUC − deletion AUC (↑; both "
+        "AUCs are in the CSV). `road` (Rong et al. 2022, ROAD): the top (MoRF) or bottom (LeRF) 10–90 % of "
+        "the pixels are removed by noisy linear imputation from their neighbours, not a constant, and the "
+        "model's accuracy measured; the value is the mean LeRF accuracy − the mean MoRF accuracy over the "
+        "grid (↑; digits subjects only: imputation needs a pixel grid). `infidelity` (Yeh et al. 2019, "
+        "Def. 2.1): E[(β·IᵀA − (F(x) − F(x − I)))²] on the target logit with the optimal β (scale-free), "
+        "I ~ N(0, (0.05·(b − a))²) drawn per subject, the same for every method (↓). The score "
+        "`faithfulness` is the mean of the method's `insertion_minus_deletion` and `road_lerf_minus_morf` "
+        "rows (↑, in [−1, 1]; 0 is what a map unrelated to the model gets on average, as the random "
+        "control shows). Infidelity is on its own scale (squared logits, differing by orders of magnitude "
+        "between subjects), so it is shown in its own table and not averaged into the score."
+    ),
+    summary_metrics=("insertion_minus_deletion", "road_lerf_minus_morf"),
+    direction="higher",
+    # Subjects by registry glob: the digits MLPs and CNNs, the tabular MLP and the linear
+    # model; ROAD needs a pixel grid (images, or the digits MLPs' flattened 8×8 images).
+    subjects={
+        "deletion_insertion": ("digits/mlp_*", "digits/cnn_*", "tabular/*", "analytic/linear"),
+        "road": ("digits/mlp_*", "digits/cnn_*"),
+        "infidelity": ("digits/mlp_*", "digits/cnn_*", "tabular/*", "analytic/linear"),
+    },
+    page="faithfulness.md",
+    label="faithfulness",
+    notes=(
+        "**Baselines.** Deletion fills removed features with the subject's baseline (zero for every "
+        "subject here) and insertion starts from it; RISE's insertion starts from a blurred copy of the "
+        "image, which an 8×8 digit barely has room for. Quantus' `PixelFlipping` and `RegionPerturbation` "
+        "fill with `perturb_baseline=\"black\"`, each sample's minimum, and integrate with "
+        "`np.trapz(dx=1)` over the steps without the k = 0 point: their curves equal ours for the same "
+        "baseline (tests/test_faithfulness.py), their AUCs are on another scale.\n\n"
+        "**ROAD** measures accuracy (argmax = target), as Rong et al. do; the target probabilities are in "
+        "each row's details. The imputation is the authors' (8 neighbours, weights 1/6 and 1/12, one "
+        "sparse linear system per image, here one block-diagonal system per chunk of images); its noise "
+        "σ = 0.0025·(b − a) corresponds to their σ = 0.01 on images normalised to a width of about 4. It "
+        "equals Quantus' `noisy_linear_imputation` with the noise off.\n\n"
+        "**Infidelity** equals Captum's `infidelity(normalize=True)` when Captum's `perturb_func` returns "
+        "the same I and x − I. Captum's `infidelity_perturb_func_decorator(multiply_by_inputs=True)` "
+        "instead divides I by x − x̄ (for attributions that already multiply by the input), and Quantus' "
+        "`Infidelity` replaces square patches by a baseline and compares with a loss of its own: other "
+        "perturbation distributions, other numbers.\n\n"
+        "**Expected shapes.** On `analytic/linear`, F(x) − F(x − I) = wᵀI exactly, so the gradient "
+        "(A = w) has infidelity 0 up to float32 rounding, whatever the scale; maps that multiply by the "
+        "input (Gradient×Input, IG, DeepLIFT, all w ⊙ x there) give IᵀA = Σ wᵢxᵢIᵢ, not proportional to "
+        "wᵀI for Gaussian I, so they are not 0: infidelity rewards the map that predicts the effect of "
+        "*its* perturbation distribution. "
+        "Deletion and insertion favour those same maps: they order features by their contribution "
+        "wᵢxᵢ, which is what removing them changes."
+    ),
+    curves=Curves(
+        "deletion_insertion", ("fraction", "removed", "deletion", "insertion"), "faithfulness_curves.csv",
+        x="fraction",
+        plots=(Plot("faithfulness_deletion.png", "deletion", caption="Deletion: mean softmax probability of the "
+                    "target against the fraction of features removed, most relevant first (↓ faster is better), "
+                    "one panel per subject and one line per method, as Petsiuk et al. Fig. 5."),
+               Plot("faithfulness_insertion.png", "insertion", caption="Insertion: the same probability as the "
+                    "most relevant features are copied into the baseline (↑ faster is better).")),
+    ),
+)  # fmt: skip
