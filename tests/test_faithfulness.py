@@ -456,3 +456,20 @@ def test_road_check_refuses_inputs_without_a_pixel_grid():
 
     with pytest.raises(UnsupportedModelError, match="no pixel grid"):
         fa.road_accuracy(methods.get("saliency"), subjects.get("tabular/breast_cancer_mlp"), quick_ctx())
+
+
+@pytest.mark.parametrize("scale", ["quick", "standard", "paper"])
+def test_docs_scale_table_is_the_presets(scale):
+    """docs/suites.md's faithfulness scale table is attrbench/scales.py's presets."""
+    from pathlib import Path
+
+    from attrbench.scales import SCALES
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "suites.md").read_text(encoding="utf-8")
+    lines = text[text.index("| scale | samples | steps S | perturbations |") :].splitlines()[2:5]
+    (row,) = [line.strip("|").split("|") for line in lines if line.startswith(f"| `{scale}`")]
+    preset = SCALES[scale]
+    samples, steps, perturbations = (cell.strip() for cell in row[1:4])
+    assert samples == ("all" if preset.faithfulness_samples is None else str(preset.faithfulness_samples))
+    assert steps == ("one per feature" if preset.faithfulness_steps is None else str(preset.faithfulness_steps))
+    assert perturbations == str(preset.infidelity_perturbations)
