@@ -106,7 +106,7 @@ def target_probabilities(model, points: Tensor, targets: Tensor) -> tuple[Tensor
             "need class scores (N, C) with C ≥ 2 (return the logits of every class, e.g. (−z, z) for two)."
         )
     check_target_range(targets, scores.shape[1])
-    p = scores.float().softmax(1).gather(1, targets[:, None]).squeeze(1)
+    p = scores.softmax(1).gather(1, targets[:, None]).squeeze(1)
     return p, (scores.argmax(1) == targets).float()
 
 
