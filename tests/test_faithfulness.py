@@ -473,3 +473,33 @@ def test_docs_scale_table_is_the_presets(scale):
     assert samples == ("all" if preset.faithfulness_samples is None else str(preset.faithfulness_samples))
     assert steps == ("one per feature" if preset.faithfulness_steps is None else str(preset.faithfulness_steps))
     assert perturbations == str(preset.infidelity_perturbations)
+
+
+def test_both_curve_files_are_written_and_linked():
+    """The suite's curves (deletion/insertion) and more_curves (ROAD) each get a long CSV,
+    one row per curve point of each row, and a link on the suite page."""
+    import json
+
+    from attrbench.leaderboard import render_curves, render_pages
+    from attrbench.results import Record
+
+    def record(check, metric, details):
+        return Record(suite="faithfulness", check=check, metric=metric, direction="higher", method="m",
+                      subject="s", value=0.5, holds=None, claimed=False, error="",
+                      details=json.dumps(details), scale="quick", seed=0)  # fmt: skip
+
+    rows = [
+        record("deletion_insertion", "insertion_minus_deletion",
+               {"fraction": [0.0, 0.5, 1.0], "removed": [0, 1, 2], "deletion": [0.9, 0.2, 0.1],
+                "insertion": [0.1, 0.8, 0.9]}),
+        record("road", "road_lerf_minus_morf",
+               {"fraction": [0.1, 0.9], "removed": [6, 58], "morf": [0.5, 0.0], "lerf": [1.0, 1.0],
+                "morf_probability": [0.4, 0.1], "lerf_probability": [0.9, 0.8]}),
+    ]  # fmt: skip
+    files = render_curves(rows)
+    assert len(files["faithfulness_curves.csv"].splitlines()) == 1 + 3
+    road = files["faithfulness_road_curves.csv"].splitlines()
+    assert road[0] == "method,subject,fraction,removed,morf,lerf,morf_probability,lerf_probability"
+    assert road[1:] == ["m,s,0.1,6,0.5,1.0,0.4,0.9", "m,s,0.9,58,0.0,1.0,0.1,0.8"]
+    page = render_pages(rows)["faithfulness.md"]
+    assert "(faithfulness_curves.csv)" in page and "(faithfulness_road_curves.csv)" in page

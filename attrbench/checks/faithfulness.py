@@ -456,8 +456,17 @@ SUITE = Suite(
         x="fraction",
         plots=(Plot("faithfulness_deletion.png", "deletion", caption="Deletion: mean softmax probability of the "
                     "target against the fraction of features removed, most relevant first (↓ faster is better), "
-                    "one panel per subject and one line per method, as Petsiuk et al. Fig. 5."),
+                    "one panel per subject and one line per method."),
                Plot("faithfulness_insertion.png", "insertion", caption="Insertion: the same probability as the "
                     "most relevant features are copied into the baseline (↑ faster is better).")),
     ),
+    more_curves=(Curves(
+        "road", ("fraction", "removed", "morf", "lerf", "morf_probability", "lerf_probability"),
+        "faithfulness_road_curves.csv", x="fraction",
+        plots=(Plot("faithfulness_road_morf.png", "morf", caption="ROAD, most relevant first: accuracy against "
+                    "the fraction of pixels imputed (↓ lower is better), one panel per subject and one line per "
+                    "method."),
+               Plot("faithfulness_road_lerf.png", "lerf", caption="ROAD, least relevant first: accuracy against "
+                    "the fraction imputed (↑ higher is better).")),
+    ),),
 )  # fmt: skip

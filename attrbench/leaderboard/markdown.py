@@ -347,8 +347,9 @@ def suite_page(records: Iterable[Record], suite: Suite, board: Leaderboard | Non
         note = _resolution_note(rows)
         if note and any(BELOW_RESOLUTION in _value_cell(r) for r in rows):
             parts.append(note)
-    if suite.curves is not None and not figures.curve_frame(records, suite.curves).empty:
-        parts += ["## Curves", _curves_section(records, suite.curves, board)]
+    drawn = [c for c in suite.all_curves if not figures.curve_frame(records, c).empty]
+    if drawn:
+        parts += ["## Curves", *(_curves_section(records, c, board) for c in drawn)]
     if suite.notes:
         parts += ["## Notes", suite.notes]
     return "\n\n".join(parts) + "\n"
