@@ -1,10 +1,11 @@
 """The ``attrbench`` command line.
 
-  attrbench list [methods|subjects|suites|all]   what is registered and what the suites run
-  attrbench run [--method NAME] [--suite S] ...  run the installed suites (pytest), the gate
-  attrbench leaderboard RESULTS_JSONL [--out DIR]     re-render the pages from results.jsonl
-  attrbench verify RESULTS_JSONL [--tolerance ATOL]   re-run a results file and compare
-  attrbench stability A B ... | --seeds 0 1 [...]     Kendall tau between rankings of files or seeds
+  attrbench list [methods|subjects|suites|all]      what is registered and what the suites run
+  attrbench run [--method NAME] [--suite S] ...     run the installed suites (pytest), the gate
+  attrbench leaderboard RESULTS_JSONL [--out DIR] [--html DIR]
+                                                    re-render the pages and the site from results.jsonl
+  attrbench verify RESULTS_JSONL [--tolerance ATOL] re-run a results file and compare
+  attrbench stability A B ... | --seeds 0 1 [...]   Kendall tau between rankings of files or seeds
 
 Errors a user can cause (a bad file, an unknown suite, method or subject) print
 ``attrbench: error: ...`` on stderr and exit with status 2.
@@ -40,19 +41,18 @@ def _cwd_on_path() -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from attrbench.methods.registry import default_registry, load_spec
+    from attrbench.methods.registry import default_registry
 
     if args.method:
         _cwd_on_path()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # problems are printed below
-        for spec in args.method or ():
-            load_spec(spec)
-        names = default_registry.available()
+        selected = default_registry.select(args.method or ())
+        names = default_registry.available() + [n for n in selected if n not in default_registry.entries]
     sep = ", " if args.format in ONE_LINE_FORMATS else "\n"  # markdown cells hold one line
     rows = []
     for name in names:
-        entry = default_registry.entries[name]
+        entry = default_registry.entry(name)
         rows.append(
             [
                 name,
@@ -93,7 +93,7 @@ def _list_subjects(args: argparse.Namespace) -> list:
         names = default_registry.available()
     rows = []
     for name in names:
-        entry = default_registry.entries[name]
+        entry = default_registry.entry(name)
         rows.append([name, ", ".join(sorted(entry.tags)) or "-", entry.description])
         if args.sources:
             rows[-1].append(entry.source)
@@ -143,13 +143,12 @@ def _checked_suites(suites) -> list[str]:
 
 
 def _check_methods(names) -> None:
-    """Resolve each method name or ``module:attr`` spec now, so a mistake is a CLI error."""
+    """Resolve each method name, glob, variant or ``module:attr`` spec now, so a mistake is a CLI error."""
     from attrbench.methods.registry import default_registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plugin problems show in the pytest header
-        for name in names or ():
-            default_registry.entry(name)
+        default_registry.select(names or ())
 
 
 def _check_subjects(patterns) -> None:
@@ -201,7 +200,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     metadata, records = _read(path)
     out = Path(args.out) if args.out else path.parent
     try:
-        written = write_leaderboard(out, records, metadata)
+        written = write_leaderboard(out, records, metadata, args.html)
     except OSError as exc:
         raise CLIError(f"cannot write the leaderboard to {out}: {exc}") from None
     print(f"{len(records)} rows from {path} rendered to {out}:")
@@ -293,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_lb = sub.add_parser("leaderboard", help="re-render the leaderboard pages from a results.jsonl")
     p_lb.add_argument("results", metavar="RESULTS_JSONL", help="a results.jsonl (or the directory holding it)")
     p_lb.add_argument("--out", metavar="DIR", help="where to write (default: the results file's directory)")
+    p_lb.add_argument("--html", metavar="DIR",
+                      help="where to write the HTML site (default: site/ in the --out directory)")
     p_lb.set_defaults(run=_leaderboard)
 
     p_verify = sub.add_parser(

@@ -8,6 +8,7 @@ convention, the baseline convention and the chunking live in one place.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 
 import torch
@@ -20,6 +21,8 @@ from attrbench.errors import InputShapeError, ModelStateError, TargetRangeError
 #: digits CNNs spill out of the caches and cost about twice as much per input (the tabular
 #: MLP, at 0.1–0.3 µs an input, is fastest in one pass; bench/results/batch_size.md).
 DEFAULT_BATCH_SIZE = 1024
+#: Baselines a variant ``method[baseline=KIND]`` may ask for (attrbench.subjects.baselines).
+BASELINE_KINDS = ("zero", "blurred", "uniform", "mean")
 
 
 def as_targets(target, n: int, device: torch.device) -> Tensor:
@@ -272,3 +275,24 @@ def evaluate_hybrids(
         points = torch.where(m[:, None, :], flat_x[None], flat_b[None]).reshape(-1, *x.shape[1:])
         out.append(evaluate(model, points, targets.repeat(len(m)), None).reshape(len(m), n))
     return torch.cat(out)
+
+
+#: Sharpness of the softplus that stands in for ReLU where a second derivative is needed
+#: (fragility's attacks, Integrated Hessians): softplus_β(z) = log(1 + e^{βz})/β is within
+#: log(2)/β = 0.07 of ReLU everywhere.
+SURROGATE_BETA = 10.0
+
+
+def smooth_surrogate(model: nn.Module, beta: float = SURROGATE_BETA) -> tuple[nn.Module, int]:
+    """(surrogate, count): a copy of ``model`` with each ``nn.ReLU`` module replaced by
+    ``nn.Softplus(beta)``, and how many were replaced; ``model`` itself when none is (a
+    functional ``F.relu`` inside ``forward`` cannot be swapped and is left as it is)."""
+    count = sum(isinstance(m, nn.ReLU) for m in model.modules())
+    if count == 0:
+        return model, 0
+    surrogate = copy.deepcopy(model)
+    for parent in surrogate.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.ReLU):
+                setattr(parent, name, nn.Softplus(beta=beta))
+    return surrogate.eval(), count

@@ -262,17 +262,18 @@ class Guard:
             scope, self._scope = self._scope, None
             scope.close()
 
-    def attribute(self, method, model, x: Tensor, target, baseline, where: str = "") -> Tensor:
+    def attribute(self, method, model, x: Tensor, target, baseline, where: str = "", pairs: bool = False) -> Tensor:
         """``method.attribute(model, x, target, baseline)`` under the guard; ``where``
-        says which call of the check this is."""
+        says which call of the check this is. With ``pairs``, ``method.interactions`` instead:
+        a finite (N, F, F) tensor, symmetric (attrbench.methods.interactions.SYMMETRY_RTOL)."""
         places = [p for p in (self.check, where) if p]
         if len(places) == 2 and places[1].startswith(places[0]):
             places = places[1:]
         label = f"method {method.name!r}" + (f" in {', '.join(places)}" if places else "")
-        out = self._call(label, method, model, x, target, baseline)
+        out = self._call(label, method, model, x, target, baseline, pairs)
         if self.check_determinism and not self._checked:
             self._checked = True
-            again = self._call(label, method, model, x, target, baseline)
+            again = self._call(label, method, model, x, target, baseline, pairs)
             diff = float((again.detach() - out.detach()).abs().max()) if out.numel() else 0.0
             scale = float(out.detach().abs().max()) if out.numel() else 0.0
             if not diff <= DETERMINISM_RTOL * max(scale, 1e-12):
@@ -285,7 +286,7 @@ class Guard:
                 )
         return out
 
-    def _call(self, label: str, method, model, x: Tensor, target, baseline) -> Tensor:
+    def _call(self, label: str, method, model, x: Tensor, target, baseline, pairs: bool = False) -> Tensor:
         x_in = x.clone()
         t_in = target.clone() if isinstance(target, Tensor) else target
         b_in = baseline.clone() if isinstance(baseline, Tensor) else baseline
@@ -298,7 +299,7 @@ class Guard:
         start = time.perf_counter()
         try:
             with rngs, memory_limit(self.memory, x.device), time_limit(self.timeout):
-                out = method.attribute(model, x_in, t_in, b_in)
+                out = (method.interactions if pairs else method.attribute)(model, x_in, t_in, b_in)
         except _Timeout:
             _restore(model, state)
             raise MethodFailure(f"{label} exceeded the {self.timeout:g} s time limit (--attrbench-timeout)") from None
@@ -325,7 +326,7 @@ class Guard:
         _check_unchanged(label, "input tensor", x_in, x)
         _check_unchanged(label, "target", t_in, target)
         _check_unchanged(label, "baseline tensor", b_in, baseline)
-        return _checked_output(label, out, x)
+        return _checked_pairs(label, out, x) if pairs else _checked_output(label, out, x)
 
 
 def _check_unchanged(label: str, what: str, given, original) -> None:
@@ -333,12 +334,29 @@ def _check_unchanged(label: str, what: str, given, original) -> None:
         raise MethodFailure(f"{label} mutated its {what} in place; work on a copy (x.clone()) instead")
 
 
-def _checked_output(label: str, out, x: Tensor) -> Tensor:
-    """``out`` if it is a finite floating tensor shaped like ``x`` on ``x``'s device."""
+def _checked_pairs(label: str, out, x: Tensor) -> Tensor:
+    """An order-2 method's ``interactions``: checked as attributions of shape (N, F, F),
+    then for symmetry."""
+    from attrbench.methods.interactions import SYMMETRY_RTOL, symmetry_gap
+
+    features = x[0].numel()
+    out = _checked_output(label, out, x, (len(x), features, features), "interactions")
+    if symmetry_gap(out.detach()) > SYMMETRY_RTOL:
+        raise MethodFailure(f"{label} returned interactions that are not symmetric (|I − Iᵀ| above "
+                            f"{SYMMETRY_RTOL:g} of the largest); return I[n, i, j] == I[n, j, i]")  # fmt: skip
+    return out
+
+
+def _checked_output(label: str, out, x: Tensor, shape=None, what: str = "attributions") -> Tensor:
+    """``out`` if it is a finite floating tensor shaped like ``x`` (or ``shape``) on ``x``'s device."""
+    shape = x.shape if shape is None else torch.Size(shape)
     if not isinstance(out, Tensor):
         kind = f"{type(out).__module__}.{type(out).__name__}".removeprefix("builtins.")
         raise MethodFailure(f"{label} returned a {kind}, not a torch.Tensor; return a tensor shaped like its input")
-    if out.shape != x.shape:
+    if out.shape != shape:
+        if what == "interactions":
+            raise MethodFailure(f"{label} returned interactions of shape {tuple(out.shape)} for input "
+                                f"{tuple(x.shape)}; return (N, F, F) = {tuple(shape)}")  # fmt: skip
         raise MethodFailure(f"{label} returned shape {tuple(out.shape)} for input {tuple(x.shape)}")
     if out.dtype != x.dtype:
         raise MethodFailure(

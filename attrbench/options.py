@@ -148,6 +148,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     ),
     RunOption("no_leaderboard", "--no-leaderboard", "--no-leaderboard", action="store_true",
               help="do not write leaderboard files", exclusive="leaderboard"),
+    RunOption(
+        "leaderboard_html", "--leaderboard-html", "--leaderboard-html", metavar="DIR",
+        help="where the leaderboard's HTML site is written (default: site/ in the leaderboard directory)",
+    ),
     RunOption("workers", "-n", "-n", parser=parse_workers, metavar="N", owned=False, verify=True,
               help="pytest-xdist workers (an integer, auto or logical)"),
     RunOption(

@@ -55,6 +55,7 @@ class BenchSession:
         self.subject_patterns = config.getoption("subject") or ["*"]
         self.leaderboard_dir = config.getoption("leaderboard_dir")
         self.write = not config.getoption("no_leaderboard")
+        self.html_dir = config.getoption("leaderboard_html")
         self.worker = hasattr(config, "workerinput")
         self.records: list[dict] = []
         self.crashed: list[str] = []  # test ids whose pytest-xdist worker died
@@ -65,7 +66,7 @@ class BenchSession:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # problems are reported in the header
             try:
-                names = [methods.default_registry.entry(n).name for n in config.getoption("method")]
+                names = methods.default_registry.select(config.getoption("method") or ())
             except AttrbenchError as exc:
                 raise pytest.UsageError(f"--method: {exc}") from None
             self.methods = names or methods.available()
@@ -96,9 +97,10 @@ class BenchSession:
             self._provenance[method_name] = method_provenance(method_registry.entry(method_name).obj)
         return self._provenance[method_name]
 
-    def pairs(self, patterns: tuple[str, ...]) -> list[tuple[str, str]]:
+    def pairs(self, patterns: tuple[str, ...], order: int = 1) -> list[tuple[str, str]]:
         """(method, subject) pairs for a suite test: its subjects ∩ --subject, and only the
-        subjects carrying every tag a method ``requires``. The pseudo-subject ``generated``
+        subjects carrying every tag a method ``requires``; only methods of ``order`` (1: the
+        first-order checks; 2: interaction checks, marked ``attrbench_order(2)``). The pseudo-subject ``generated``
         (hypothesis-drawn cases, attrbench.checks.generated) comes last where both the
         test's patterns and --subject match it, for methods that require no tag."""
         from attrbench.checks.generated import GENERATED, matches_generated
@@ -106,14 +108,15 @@ class BenchSession:
 
         allowed = set(self.subjects.available(self.subject_patterns))
         chosen = [s for s in self.subjects.available(patterns) if s in allowed]
+        names = [m for m in self.methods if method_registry.entry(m).order == order]
         found = [
             (m, s)
-            for m in self.methods
+            for m in names
             for s in chosen
             if method_registry.entry(m).applies_to(self.subjects.entries[s].tags)
         ]
         if matches_generated(patterns) and matches_generated(self.subject_patterns):
-            found += [(m, GENERATED) for m in self.methods if not method_registry.entry(m).requires]
+            found += [(m, GENERATED) for m in names if not method_registry.entry(m).requires]
         return found
 
 
@@ -123,6 +126,7 @@ def pytest_configure(config) -> None:
     for suite in SUITES.values():
         config.addinivalue_line("markers", f"{suite.name}: {suite.marker_help}")
     config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
+    config.addinivalue_line("markers", "attrbench_order(k): the test scores methods of order k (default 1)")
     config.pluginmanager.register(Collector(config), "attrbench-collector")
     if config.getoption("attrbench_progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(), "attrbench-progress")
@@ -222,7 +226,8 @@ def pytest_generate_tests(metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("attrbench_subjects")
     patterns = tuple(marker.args) if marker else ("*",)
-    pairs = _session(metafunc.config).pairs(patterns)
+    order = metafunc.definition.get_closest_marker("attrbench_order")
+    pairs = _session(metafunc.config).pairs(patterns, order.args[0] if order else 1)
     metafunc.parametrize(("method_name", "subject_name"), pairs, ids=[f"{m}-{s}" for m, s in pairs])
 
 
@@ -249,6 +254,10 @@ class Bench:
         self.method = methods.get(self.method_name)
         self.generated = subject_name == GENERATED
         self.subject = None if self.generated else session.subjects.get(self.subject_name).to(session.device)
+        if self.subject is not None and self.method.baseline_kind:  # a variant method[baseline=KIND]
+            from attrbench.subjects.baselines import with_baseline
+
+            self.subject = with_baseline(self.subject, self.method.baseline_kind, seed=session.seed)
         guard = Guard(timeout=session.timeout, memory=session.memory, seed=generator.initial_seed())
         self.ctx = CheckContext(scale=session.scale, generator=generator, guard=guard, seed=session.seed)
 
@@ -256,7 +265,7 @@ class Bench:
         """Run ``check_fn(method, subject, ctx)``; record; fail if a claimed property is
         violated or the method failed."""
         from attrbench.guard import MethodFailure
-        from attrbench.results import Record
+        from attrbench.results import Record, jsonable
 
         info = check_fn.info
         if self.generated:
@@ -274,6 +283,7 @@ class Bench:
             method=self.method_name, subject=self.subject_name,
             scale=self.session.scale.name, seed=self.session.seed,
             source_hash=source_hash, plugin=plugin, kind=self.method.kind,
+            base_method=self.method.base, options=jsonable(self.method.options) or None,
         )  # fmt: skip
         failure = None
         try:
@@ -390,7 +400,8 @@ class Collector:
         try:
             records = [Record.from_dict(r) for r in bench.records]
             metadata = {**_metadata(bench), "partial": bench.partial}
-            bench.written = [str(p) for p in update_leaderboard(bench.leaderboard_dir, records, metadata)]
+            written = update_leaderboard(bench.leaderboard_dir, records, metadata, bench.html_dir)
+            bench.written = [str(p) for p in written]
         except AttrbenchError as exc:
             bench.write_error = str(exc)
             if session.exitstatus == 0:
@@ -420,6 +431,8 @@ class Collector:
             )  # fmt: skip
         elif bench.written:
             tr.write_line(f"leaderboard written to {os.path.abspath(bench.leaderboard_dir)}")
+        if bench.written and not bench.write_error:
+            tr.write_line(f"leaderboard website written to {os.path.abspath(bench.written[-1])}/index.html")
 
 
 def _partial_reason(session, exitstatus, bench: BenchSession) -> str:

@@ -20,11 +20,12 @@ COLUMNS = (
 )  # fmt: skip
 #: Record fields kept in results.jsonl only (the per-sample values and their rule are
 #: too long for a CSV cell; the CSV has each row's interval instead).
-STORE_ONLY = ("samples", "aggregate")
+STORE_ONLY = ("samples", "aggregate", "base_method", "options")
 #: Fields added after the first stored leaderboards, and their value when a row lacks them
 #: (an old row has no samples, so its interval is degenerate).
 OPTIONAL_COLUMNS = {
     "source_hash": "", "plugin": "", "kind": "", "ci_low": None, "ci_high": None, "samples": None, "aggregate": None,
+    "base_method": "", "options": None,
 }  # fmt: skip
 #: The method kind (``attrbench.methods.registry.MethodEntry.kind``) of a reference row:
 #: shown on every leaderboard, never ranked (attrbench.leaderboard.ranking).
@@ -131,6 +132,11 @@ class Record:
     #: ``Outcome.samples`` and ``Outcome.aggregate`` (results.jsonl only, see STORE_ONLY).
     samples: list | None = None
     aggregate: str | None = None
+    #: The registered method the row's method configures (its own name for a plain method)
+    #: and the non-default options of a variant (``attrbench.methods.variants``; None for a
+    #: plain method). "" and None in rows stored before these fields existed.
+    base_method: str = ""
+    options: dict | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ARROWS:

@@ -110,6 +110,30 @@ def mismatch_table(mismatches, tablefmt: str = "simple") -> str:
     return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
 
 
+def _rebuilt(name: str, records, registry) -> bool:
+    """Whether ``name`` resolves here: registered, a ``module:attr`` spec or a variant
+    ``base[opt=value]`` (rebuilt from its name), or a named variant whose rows carry its base
+    method and options (re-registered from them)."""
+    from attrbench.errors import AttrbenchError
+    from attrbench.methods.variants import make_variant
+
+    if ":" in name:
+        return True
+    try:
+        registry.entry(name)
+        return True
+    except AttrbenchError:
+        pass
+    row = next((r for r in records if r.method == name and r.base_method and r.base_method != name), None)
+    if row is None:
+        return False
+    try:
+        registry.add(make_variant(registry.entry(row.base_method), dict(row.options or {}), name, registry))
+    except AttrbenchError:
+        return False
+    return True
+
+
 def verify(
     path: Path,
     *,
@@ -160,7 +184,7 @@ def verify(
         spec_for = {load_spec(spec): spec for spec in method or ()}
         file_methods = sorted({r.method for r in records})
         for name in file_methods:
-            if name not in spec_for and name not in default_registry.available() and ":" not in name:
+            if name not in spec_for and not _rebuilt(name, records, default_registry):
                 raise CLIError(
                     f"method {name!r} of {path} is not registered here: install the package that "
                     "registers it, or pass --method module:attr for it."

@@ -4,7 +4,8 @@
 
 Runs, one after the other (each times its contenders side by side in its own process):
 ig_vs_captum.py, sensitivity_n_speed.py, faithfulness_speed.py, lipschitz_completeness.py, fragility_speed.py,
-check_efficiency.py, batch_size.py and suite_timing.py (quick scale, serial and ``-n 2``).
+check_efficiency.py, batch_size.py, suite_timing.py (quick scale, serial and ``-n 2``) and
+interactions.py.
 ``versus.py REV`` (a before/after comparison) needs a revision and is run on its own. ``--quick``
 gives every script fewer repetitions (for a smoke run; the committed tables use the
 defaults). Needs ``pip install -e ".[compare]"`` for the Captum and Quantus rows.
@@ -27,6 +28,7 @@ SCRIPTS = {
     "check_efficiency.py": ["--reps", "1"],
     "batch_size.py": ["--reps", "2"],
     "suite_timing.py": [],
+    "interactions.py": ["--reps", "1"],
 }
 
 

@@ -252,3 +252,38 @@ def test_decomposition_recovery_is_one_for_exact_subset_influence():
     assert bo.decomposition_recovery(fake, s, ctx()).value == pytest.approx(1.0)
     with pytest.raises(InvalidOptionError, match="no subset attributions"):
         bo.decomposition_recovery(methods.get("saliency"), s, ctx())
+
+
+def test_bitflip_influence_decomposition_recovers_every_suite_circuit():
+    """001 §4.1's adversary tries every flip inside A, so I_A through an exact circuit is the
+    truth table's I_A: decomposition_recovery is exactly 1 on all 16 circuits of the suite
+    (expected value from exact_analysis of each truth table, not from the network)."""
+    from attrbench import subjects
+
+    method = methods.get("influence_decomposition", attack="bitflip")
+    names = [n for n in subjects.available() if n.startswith("boolean/")]
+    assert len(names) == 16
+    for name in names:
+        assert bo.decomposition_recovery(method, subjects.get(name), ctx()).value == 1.0, name
+
+
+def test_bitflip_window_attributions_by_hand():
+    """AND of 4 at x = (1, 1, 1, 0): only flips that include x₃ change the class. Window 1:
+    only {3} → A = (0, 0, 0, 1); window 2 (stride 1): of {0,1}, {1,2}, {2,3} only {2,3}, each
+    of its features gets 1/2 → (0, 0, ½, ½); at x = (1, 1, 1, 1) every single flip changes
+    the class: four windows, each pixel ¼."""
+    s = circuit("and", 4)
+    x = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    one = methods.get("influence_decomposition", attack="bitflip", window=1).attribute(s.model, x, 0, None)
+    two = methods.get("influence_decomposition", attack="bitflip", window=2).attribute(s.model, x, 0, None)
+    assert one.tolist() == [[0.0, 0.0, 0.0, 1.0], [0.25, 0.25, 0.25, 0.25]]
+    assert two[0].tolist() == [0.0, 0.0, 0.5, 0.5]
+
+
+def test_bitflip_refuses_non_boolean_or_too_wide_inputs():
+    s = circuit("or", 4)
+    method = methods.get("influence_decomposition", attack="bitflip")
+    with pytest.raises(InputShapeError, match="must be 0 or 1.*attack='fgsm'"):
+        method.attribute(s.model, torch.full((1, 4), 0.5), 0, None)
+    with pytest.raises(InvalidOptionError, match="n = 13 features is above 12"):
+        method.attribute(nn.Linear(13, 1), torch.ones(1, 13), 0, None)

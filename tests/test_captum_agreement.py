@@ -222,3 +222,94 @@ def test_wrap_without_captum_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "captum.attr", None)
     with pytest.raises(PluginError, match=r'pip install "attrbench\[compare\]"'):
         wrap(captum_attr.IntegratedGradients)
+
+
+class _FlattenInForward(nn.Module):
+    """The same network with Flatten done in forward: Captum's LRP needs a rule for every leaf
+    module and its IdentityRule cannot change shapes."""
+
+    def __init__(self, seq: nn.Sequential):
+        super().__init__()
+        cut = next(k for k, layer in enumerate(seq) if isinstance(layer, nn.Flatten))
+        self.features, self.head = seq[:cut], seq[cut + 1:]
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.features(x), 1))
+
+
+@pytest.mark.parametrize("subject", ["digits/mlp_tanh", "digits/cnn_relu"])
+@pytest.mark.parametrize("eps", [0.01, 0.25])
+def test_epsilon_lrp_matches_captum_lrp_on_digits(subject, eps):
+    """003 Eq. 2 with ε on every Linear, Conv2d and AvgPool2d (output layer included) is what
+    Captum's LRP computes with EpsilonRule(ε) on those layers and activations passing relevance."""
+    import copy
+
+    from captum.attr._utils.lrp_rules import EpsilonRule
+
+    from attrbench import subjects
+
+    s = subjects.get(subject)
+    model = copy.deepcopy(s.model).double()
+    if any(isinstance(layer, nn.Flatten) for layer in model):
+        model = _FlattenInForward(model)
+    for layer in model.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.AvgPool2d)):
+            layer.rule = EpsilonRule(epsilon=eps)
+    x, t = s.inputs[:BATCH].double(), s.targets[:BATCH]
+    expected = captum_attr.LRP(model).attribute(x, target=t)
+    ours = methods.get("epsilon_lrp", epsilon=eps).attribute(model, x, t, None)
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5 * float(expected.abs().max()))
+
+
+def test_captum_catalogue_registers_on_request_and_runs_captum_as_shipped():
+    """``captum/*`` registers the catalogue into the registry asked (nothing before); each entry
+    runs the Captum class with Captum's defaults: captum/IntegratedGradients equals
+    IntegratedGradients(model).attribute(...) and captum/NoiseTunnel_Saliency equals
+    NoiseTunnel(Saliency(model)).attribute(...) under the same seed (expected values from Captum)."""
+    from attrbench.adapters.captum_methods import CATALOGUE
+    from attrbench.methods.registry import Registry
+
+    registry = Registry(plugins="none")
+    assert not [n for n in registry.available() if n.startswith("captum/")]
+    names = registry.select(["captum/*"])
+    assert names == sorted(f"captum/{c}" for c in [*CATALOGUE, "NoiseTunnel_Saliency"])
+    assert [str(c) for c in registry.entry("captum/IntegratedGradients").claims] == [
+        "completeness", "sensitivity_a", "dummy", "linearity", "symmetry", "implementation_invariance"]
+    assert registry.entry("captum/GuidedBackprop").claims == ()
+    model, x, t, b = _float64_case()
+    ours = registry.get("captum/IntegratedGradients").attribute(model, x, t, b)
+    torch.testing.assert_close(ours, captum_attr.IntegratedGradients(model).attribute(x, target=t, baselines=b))
+    torch.manual_seed(5)
+    ours = registry.get("captum/NoiseTunnel_Saliency").attribute(model, x, t, None)
+    torch.manual_seed(5)
+    expected = captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute(x, target=t)
+    torch.testing.assert_close(ours, expected)
+
+
+def _float64_case():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).double().eval().requires_grad_(False)
+    return model, torch.randn(4, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 0]), torch.zeros(4, 6).double()
+
+
+def test_submitting_doc_captum_module_runs_as_specs(tmp_path, monkeypatch, isolated_method_registry):
+    """docs/submitting.md's my_captum.py, as written there: each configured Method is a
+    ``--method my_captum:obj`` spec, registered under its name with its options."""
+    from pathlib import Path
+
+    from attrbench.methods.registry import Registry
+
+    doc = (Path(__file__).parents[1] / "docs" / "submitting.md").read_text(encoding="utf-8")
+    source = doc.split("say `my_captum.py`:\n\n```python\n")[1].split("```")[0]
+    module = "abspec_my_captum"
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry(plugins="none")
+    specs = [f"{module}:{obj}" for obj in ("gbp", "deconv", "ablation", "svs", "kshap", "lime", "smoothgrad")]
+    assert registry.select(specs) == [
+        "captum_guided_backprop", "captum_deconvolution", "captum_feature_ablation", "captum_shapley_value_sampling",
+        "captum_kernel_shap", "captum_lime", "captum_noise_tunnel_saliency"]  # fmt: skip
+    assert registry.get("captum_noise_tunnel_saliency").options == {"nt_samples": 10, "nt_type": "smoothgrad",
+                                                                    "stdevs": 0.1}  # fmt: skip
+    model, x, t, b = _float64_case()
+    assert registry.get("captum_kernel_shap").attribute(model, x, t, b).shape == x.shape

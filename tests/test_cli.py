@@ -175,11 +175,13 @@ def test_list_method_spec_plain_callable_and_repeat(scratch_default, spec_dir, c
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("no_colon_at_all", "is not of the form package.module:attribute"),
+        # --method takes names, variants and globs too, so a bare word is an unknown name
+        ("no_colon_at_all", "no attribution method named 'no_colon_at_all'"),
+        ("no_colon[at=all]", "no attribution method named 'no_colon'"),
         ("abcli_missing_no_such_module:fn", "Make sure the module is importable"),
         ("os.path:no_such_function", "has no attribute 'no_such_function'"),
     ],
-    ids=["malformed", "missing-module", "missing-attribute"],
+    ids=["unknown-name", "unknown-variant-base", "missing-module", "missing-attribute"],
 )
 def test_list_broken_spec_exits_2_with_message(scratch_default, capsys, spec, expected):
     """A broken ``--method`` spec exits with code 2 and prints ``attrbench: error:`` and a

@@ -112,13 +112,14 @@ def test_each_run_option_reaches_pytest_as_its_pytest_flag(pytestconfig):
     argv = [
         "run", "--method", "saliency", "--suite", "axioms", "--suite", "boolean", "--subject", "analytic/*",
         "--scale", "quick", "--seed", "3", "--device", "cuda", "--timeout", "2.5", "--memory", "1.5",
-        "--leaderboard-dir", "lb", "-n", "2", "--progress",
+        "--leaderboard-dir", "lb", "--leaderboard-html", "web", "-n", "2", "--progress",
     ]  # fmt: skip
     args = pytest_args(**given(build_parser().parse_args(argv)))
     expected = [
         ["--method", "saliency"], ["-m", "axioms or boolean"], ["--subject", "analytic/*"],
         ["--attrbench-scale", "quick"], ["--attrbench-seed", "3"], ["--attrbench-device", "cuda"],
-        ["--attrbench-timeout", "2.5"], ["--attrbench-memory", "1.5"], ["--leaderboard-dir", "lb"], ["-n", "2"],
+        ["--attrbench-timeout", "2.5"], ["--attrbench-memory", "1.5"], ["--leaderboard-dir", "lb"],
+        ["--leaderboard-html", "web"], ["-n", "2"],
         ["--attrbench-progress"],
     ]  # fmt: skip
     bare = pytest_args(**given(build_parser().parse_args(["run"])))
@@ -171,7 +172,7 @@ def test_run_honest_methods_exit_0_and_write_leaderboard(small_run):
     done, out = small_run
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
-    assert sorted(p.name for p in out.iterdir()) == sorted(["results.jsonl", "results.csv", *PAGES])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["results.jsonl", "results.csv", *PAGES, "site"])
     metadata, records = lb.read_results(out / "results.jsonl")
     assert (metadata["scale"], metadata["seed"]) == ("quick", 0)
     assert sorted((r.method, r.subject, r.suite) for r in records) == [
@@ -232,8 +233,10 @@ def test_leaderboard_rerenders_pages(tmp_path, capsys):
     assert main(["leaderboard", str(given / "results.jsonl")]) == 0
     assert "4 rows" in capsys.readouterr().out
     assert sorted(p.name for p in given.iterdir()) == sorted(p.name for p in reference.iterdir())
-    for path in reference.iterdir():
-        assert (given / path.name).read_bytes() == path.read_bytes(), path.name
+    for path in reference.rglob("*"):
+        if path.is_file():
+            name = path.relative_to(reference)
+            assert (given / name).read_bytes() == path.read_bytes(), name
 
     assert main(["leaderboard", str(given), "--out", str(tmp_path / "elsewhere")]) == 0  # a directory works too
     assert (tmp_path / "elsewhere" / "README.md").read_bytes() == (reference / "README.md").read_bytes()
@@ -356,3 +359,26 @@ def test_verify_unknown_method_exit_2(tmp_path, capsys):
     lb.write_leaderboard(tmp_path, [row(method="not_registered_anywhere", subject="boolean/or_4")], {})
     assert main(["verify", str(path)]) == 2
     assert "'not_registered_anywhere'" in capsys.readouterr().err
+
+
+def test_run_and_verify_a_variant_end_to_end(tmp_path, capsys):
+    """``attrbench run --method "name[opt=value]"``: rows under the canonical name carry
+    base_method and the non-default options; the page names them; ``verify`` rebuilds the
+    variant from its name and reproduces every row. The bit-flip variant's
+    decomposition_recovery is exactly 1 (exact_analysis of or_4's truth table, tests/test_boolean.py)."""
+    out = tmp_path / "lb"
+    done = cli(
+        "run", "--method", "influence_decomposition[attack=bitflip]", "--suite", "boolean",
+        "--subject", "boolean/or_4", "--scale", "quick", "--leaderboard-dir", str(out), "--", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, records = lb.read_results(out / "results.jsonl")
+    assert {(r.method, r.base_method, json.dumps(r.options)) for r in records} == {
+        ("influence_decomposition[attack=bitflip]", "influence_decomposition", '{"attack": "bitflip"}')
+    }
+    [recovery] = [r for r in records if r.check == "decomposition_recovery"]
+    assert recovery.value == 1.0
+    page = (out / "boolean.md").read_text(encoding="utf-8")
+    assert "`influence_decomposition[attack=bitflip]` = `influence_decomposition` with attack=bitflip" in page
+    assert main(["verify", str(out / "results.jsonl")]) == 0
+    assert f"all {len(records)} rows" in capsys.readouterr().out

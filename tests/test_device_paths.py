@@ -325,10 +325,16 @@ ON_META = {
     "saliency": {},
     "shapley_sampling": {"n_samples": 3},
     "smoothgrad": {"n_samples": 3},
+    "shapley_interaction_index": {"n_samples": 3},
+    "banzhaf_interaction_index": {"n_samples": 3},
+    "shapley_taylor_index": {"n_samples": 3},
+    "integrated_hessians": {"n_steps": 2},
 }
 NEEDS_VALUES = {
     "deeplift_rescale": "branches on bool(far.all()) (modified_gradient.py)",
     "epsilon_lrp": "branches on bool(far.all()) (modified_gradient.py)",
+    "influence_decomposition[attack=bitflip]": "checks x in {0, 1} and looks classes up in a numpy table "
+    "(attacks/prediction.py bitflip_changes_class; the result is moved back to x's device)",
 }
 
 

@@ -40,9 +40,10 @@ FAST = {
 }
 
 #: Built-ins that evaluate the model at a class score (all but random and
-#: influence_decomposition, which ignore the target; occlusion_window needs images).
+#: influence_decomposition and its variants, which ignore the target; occlusion_window needs images).
 SCORED = [
-    n for n in methods.available() if n not in ("random", "influence_decomposition", "occlusion_window")
+    n for n in methods.available()
+    if n not in ("random", "occlusion_window") and not n.startswith("influence_decomposition")
 ]
 
 

@@ -390,16 +390,19 @@ def test_no_leaderboard_markers_and_terminal_summary(project):
 def test_installed_suites_run_with_pyargs_and_write_the_leaderboard(pytester):
     """The real benchmark, installed as ``attrbench.suites``, runs with ``--pyargs`` from any
     directory (README: "run the benchmark"), the suite marker selects the Boolean suite, and
-    the run writes the leaderboard with the chosen method on the Boolean page."""
-    lb = pytester.path / "lb"
+    the run writes the leaderboard with the chosen method on the Boolean page, and the
+    website where ``--leaderboard-html`` says."""
+    lb, web = pytester.path / "lb", pytester.path / "web"
     result = pytester.runpytest_subprocess(
         "--pyargs", "attrbench.suites", "-m", "boolean", "--method", "random",
-        "--attrbench-scale", "quick", "--leaderboard-dir", str(lb), "-p", "no:cacheprovider",
+        "--attrbench-scale", "quick", "--leaderboard-dir", str(lb), "--leaderboard-html", str(web),
+        "-p", "no:cacheprovider",
     )  # fmt: skip
     assert result.ret == pytest.ExitCode.OK, output(result)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 1 and "failed" not in outcomes
     assert sorted(p.name for p in lb.iterdir()) == sorted(["results.jsonl", *RENDERED])
+    assert "method-random.html" in (web / "boolean.html").read_text(encoding="utf-8")
     rows = csv_rows(lb / "results.csv")
     assert rows and {r["suite"] for r in rows} == {"boolean"} and {r["method"] for r in rows} == {"random"}
     assert "random" in (lb / "boolean.md").read_text(encoding="utf-8")

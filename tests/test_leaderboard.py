@@ -22,6 +22,8 @@ from attrbench.suite import Suite
 #: The main page and one page per suite (attrbench.checks.SUITES, the one definition of the suites).
 PAGES = ["README.md", *(suite.page for suite in SUITES.values())]
 ALL_FILES = sorted(["results.jsonl", "results.csv", *PAGES])
+#: What a leaderboard directory holds: those files and the HTML site (tests/test_leaderboard_site.py).
+LISTING = sorted([*ALL_FILES, lb.SITE_DIR])
 
 
 def row(suite="sensitivity_n", check="sens", metric="mean_pcc", method="a", subject="s1", value=0.5, *,
@@ -56,8 +58,9 @@ def sample_records():
 
 
 def snapshot(directory):
-    """Every file in ``directory`` as (bytes, mtime_ns)."""
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(directory.iterdir())}
+    """Every file under ``directory`` (by its relative path) as (bytes, mtime_ns)."""
+    return {p.relative_to(directory).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ ranking
@@ -97,9 +100,10 @@ def test_ranking_by_hand(lower_fragility):
 
     lines = lb.overall_table(records).splitlines()[2:]
     assert [[c.strip() for c in line.split("|")[1:-1]] for line in lines] == [
-        ["1", "c", "–", "0.875 (#1)", "0.25 (#2)", "–", "–", "–", "1.5"],
-        ["2", "a", "–", "0.5 (#2–3)", "0.125 (#1)", "–", "–", "–", "1.75"],
-        ["3", "b", "–", "0.5 (#2–3)", "0.375 (#3)", "–", "–", "–", "2.75"],
+        # axioms, Sensitivity-n, fragility, then "–" for every later suite (no rows there)
+        ["1", "c", "–", "0.875 (#1)", "0.25 (#2)", *["–"] * (len(SUITES) - 3), "1.5"],
+        ["2", "a", "–", "0.5 (#2–3)", "0.125 (#1)", *["–"] * (len(SUITES) - 3), "1.75"],
+        ["3", "b", "–", "0.5 (#2–3)", "0.375 (#3)", *["–"] * (len(SUITES) - 3), "2.75"],
     ]
 
 
@@ -223,7 +227,7 @@ def test_write_is_byte_identical_and_round_trips(tmp_path):
     random.Random(0).shuffle(shuffled)
     first = lb.write_leaderboard(tmp_path / "one", records, {"date": "2025-01-01", "scale": "quick"})
     lb.write_leaderboard(tmp_path / "two", shuffled, {"scale": "quick", "date": "2026-02-02"})
-    assert sorted(p.name for p in first) == ALL_FILES
+    assert sorted(p.name for p in first) == LISTING
     for name in ALL_FILES:
         if name != "results.jsonl":
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
@@ -232,7 +236,7 @@ def test_write_is_byte_identical_and_round_trips(tmp_path):
     assert read_back == [lb.with_interval(r) for r in sorted(records, key=lambda r: r.key)]
 
     lb.write_leaderboard(tmp_path / "one", read_back, metadata)  # the CLI's regeneration
-    assert snapshot(tmp_path / "one").keys() == set(ALL_FILES)
+    assert {name.split("/")[0] for name in snapshot(tmp_path / "one")} == set(LISTING)
     assert (tmp_path / "one" / "results.csv").read_bytes() == (tmp_path / "two" / "results.csv").read_bytes()
 
 
@@ -251,7 +255,7 @@ def test_atomic_write_leaves_no_temp_files(tmp_path, monkeypatch):
     file into place fails, its temp file is removed and the old file is intact."""
     directory = tmp_path / "new" / "dir"  # created on demand
     lb.write_leaderboard(directory, sample_records(), {})
-    assert sorted(os.listdir(directory)) == ALL_FILES
+    assert sorted(os.listdir(directory)) == LISTING
     before = snapshot(directory)
 
     def fail(src, dst):
@@ -398,9 +402,9 @@ def test_curves_written_beside_the_page_and_linked(tmp_path):
     written = lb.write_leaderboard(tmp_path / "one", curve_records(), {})
     lb.write_leaderboard(tmp_path / "two", curve_records()[::-1], {})
     names = sorted(p.name for p in written)
-    assert names == sorted([*ALL_FILES, "sensitivity_n_curves.csv", "sensitivity_n_curves.png"])
+    assert names == sorted([*LISTING, "sensitivity_n_curves.csv", "sensitivity_n_curves.png"])
     for name in names:
-        if name != "results.jsonl":
+        if name not in ("results.jsonl", lb.SITE_DIR):
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     csv = (tmp_path / "one" / "sensitivity_n_curves.csv").read_text(encoding="utf-8").splitlines()
     assert csv[0] == "method,subject,n,pcc,pcc_std,samples,zero_variance"

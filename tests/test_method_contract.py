@@ -21,6 +21,10 @@ FAST = {
     "integrated_gradients": {"n_steps": 8},
     "expected_gradients": {"n_steps": 8, "integration": "gausslegendre"},  # IG covers "adaptive"
     "nonmonotone_path": {"n_steps": 8, "integration": "gausslegendre"},
+    "shapley_interaction_index": {"n_samples": 3},
+    "banzhaf_interaction_index": {"n_samples": 3},
+    "shapley_taylor_index": {"n_samples": 3},
+    "integrated_hessians": {"n_steps": 2},
 }
 
 #: Methods whose draws are made for the whole batch (noise of the batch's shape), so a row's

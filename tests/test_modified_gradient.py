@@ -194,17 +194,87 @@ def test_refuses_fused_recurrent_modules(name):
         methods.get(name).attribute(frozen(LSTMNet()), x, t, None)
 
 
-def test_lrp_epsilon_rule_by_hand():
-    """ε > 0: g = f(z)/(z + ε·sign z) per unit (003 Listing 1); written out for one layer."""
-    torch.manual_seed(7)
-    lin1, lin2 = nn.Linear(6, 9), nn.Linear(9, 3)
-    model = frozen(nn.Sequential(lin1, nn.Tanh(), lin2))
-    x, t = batch(8)
-    eps = 0.3
-    z = x @ lin1.weight.T + lin1.bias
-    g = torch.tanh(z) / (z + eps * torch.where(z >= 0, 1.0, -1.0))
-    hand = x * ((g * lin2.weight[t]) @ lin1.weight)
-    torch.testing.assert_close(methods.get("epsilon_lrp", epsilon=eps).attribute(model, x, t, None), hand)
+def test_lrp_epsilon_rule_by_hand_two_layers_with_bias():
+    """003 Eq. 2 at ε = 0.5, worked by hand (ε in both layers' denominators, output included).
+
+    x = (1, 2); hidden z = W₁x + b₁ with W₁ = [[1, 1], [2, −0.5]], b₁ = (0.5, 0) → z = (3.5, 1),
+    ReLU a = (3.5, 1); output y = (1, −2)·a + 1 = 2.5, so r_y = 2.5.
+    Output layer, denominator 2.5 + 0.5 = 3: r_a = (1·3.5, −2·1)/3 · 2.5 = (35/12, −5/3);
+    the ReLU passes relevance on. Hidden layer, denominators 3.5 + 0.5 = 4 and 1 + 0.5 = 1.5:
+    r_x1 = (1·1)/4·35/12 + (2·1)/1.5·(−5/3) = 35/48 − 20/9 = −215/144,
+    r_x2 = (1·2)/4·35/12 + (−0.5·2)/1.5·(−5/3) = 35/24 + 10/9 = 185/72.
+    """
+    lin1, lin2 = nn.Linear(2, 2), nn.Linear(2, 1)
+    with torch.no_grad():
+        lin1.weight.copy_(torch.tensor([[1.0, 1.0], [2.0, -0.5]]))
+        lin1.bias.copy_(torch.tensor([0.5, 0.0]))
+        lin2.weight.copy_(torch.tensor([[1.0, -2.0]]))
+        lin2.bias.copy_(torch.tensor([1.0]))
+    model = frozen(nn.Sequential(lin1, nn.ReLU(), lin2))
+    attr = methods.get("epsilon_lrp", epsilon=0.5).attribute(model, torch.tensor([[1.0, 2.0]]), 0, None)
+    torch.testing.assert_close(attr, torch.tensor([[-215 / 144, 185 / 72]]), rtol=1e-12, atol=1e-12)
+
+
+def eq2_loop(model: nn.Sequential, x, t, eps: float):
+    """A second implementation of 003 Eq. 2, layer by layer: r_in = x ⊙ Jᵀ(r_out / (z + ε·sign z))
+    on every Linear, Conv2d and AvgPool2d (J the layer's weights), relevance passed unchanged
+    through activations and Flatten; r at the top is the target logit."""
+    acts = [x]
+    for layer in model:
+        acts.append(layer(acts[-1]))
+    r = torch.zeros_like(acts[-1]).scatter_(1, t[:, None], acts[-1].gather(1, t[:, None]))
+    for layer, a_in, z in zip(reversed(model), reversed(acts[:-1]), reversed(acts[1:])):
+        if isinstance(layer, nn.Flatten):
+            r = r.reshape(a_in.shape)
+        elif isinstance(layer, (nn.Linear, nn.Conv2d, nn.AvgPool2d)):
+            a = a_in.detach().requires_grad_(True)
+            s = r / (z + eps * torch.where(z >= 0, 1.0, -1.0))
+            (vjp,) = torch.autograd.grad(layer(a), a, s)
+            r = a_in * vjp
+    return r
+
+
+def digits_like_cnn(activation) -> nn.Module:
+    # the digits CNN's layout (attrbench/subjects/training.py): conv-act-conv-act-avgpool-flatten-linear-act-linear
+    return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), activation(), nn.Conv2d(3, 4, 3, padding=1), activation(),
+                         nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16, 5), activation(), nn.Linear(5, 3))
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Softplus])
+@pytest.mark.parametrize("eps", [0.01, 0.5])
+def test_lrp_matches_eq2_loop_with_avgpool_and_output_layer(activation, eps):
+    """Against eq2_loop on a CNN with biases and average pooling, for every activation."""
+    torch.manual_seed(3)
+    model = frozen(digits_like_cnn(activation))
+    x, t = torch.randn(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
+    expected = eq2_loop(model, x, t, eps)
+    torch.testing.assert_close(methods.get("epsilon_lrp", epsilon=eps).attribute(model, x, t, None), expected)
+
+
+def test_lrp_prop3_holds_as_epsilon_goes_to_zero():
+    """003 Prop 3-i (ReLU, biases) and 3-ii (tanh, no biases) hold in the limit: at ε = 1e-9 the
+    ε-rule is within ~ε/|z| of Gradient*Input and of DeepLIFT with a zero baseline."""
+    x, t = batch()
+    relu = relu_net(bias=True)
+    lrp = methods.get("epsilon_lrp", epsilon=1e-9).attribute(relu, x, t, None)
+    ixg = methods.get("input_x_gradient").attribute(relu, x, t, None)
+    torch.testing.assert_close(lrp, ixg, rtol=1e-6, atol=1e-6)
+    tanh = tanh_net()
+    lrp = methods.get("epsilon_lrp", epsilon=1e-9).attribute(tanh, x, t, None)
+    dl = methods.get("deeplift_rescale").attribute(tanh, x, t, None)
+    torch.testing.assert_close(lrp, dl, rtol=1e-6, atol=1e-6)
+
+
+def test_deeplift_output_bias_and_avgpool_keep_summation_to_delta():
+    """DeepLIFT's multipliers of linear layers (output layer, average pooling) are their weights
+    (Shrikumar et al. 2017 §3.5.1), so no ε-like term enters: Σ attribution = F(x) − F(x̄) on a
+    CNN with biases and average pooling (the summation-to-delta property, computed directly)."""
+    torch.manual_seed(4)
+    model = frozen(digits_like_cnn(nn.Tanh))
+    x, xr, t = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
+    attr = methods.get("deeplift_rescale").attribute(model, x, t, xr)
+    delta = model(x).gather(1, t[:, None])[:, 0] - model(xr).gather(1, t[:, None])[:, 0]
+    torch.testing.assert_close(attr.flatten(1).sum(1), delta, rtol=1e-10, atol=1e-10)
 
 
 def test_deeplift_second_order_matches_finite_differences():
@@ -214,8 +284,8 @@ def test_deeplift_second_order_matches_finite_differences():
     model = frozen(nn.Sequential(nn.Linear(4, 5), nn.Softplus(), nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2)))
     x = torch.randn(3, 4, requires_grad=True)
     xr = torch.randn(3, 4)
-    for name in ("deeplift_rescale", "epsilon_lrp"):
-        method = methods.get(name)
+    for name, options in (("deeplift_rescale", {}), ("epsilon_lrp", {}), ("epsilon_lrp", {"epsilon": 0.25})):
+        method = methods.get(name, **options)
         # gradcheck calls the function at once, within this iteration; method is bound as a
         # default so that is plain to see.
         assert torch.autograd.gradcheck(lambda v, method=method: method.attribute(model, v, 1, xr), (x,))

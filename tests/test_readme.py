@@ -22,7 +22,7 @@ BENCH_README = ROOT / "bench" / "README.md"
 README_MAX_LINES = 250
 #: the pages the README points a reader at
 PAGES = ("docs/suites.md", "docs/methods.md", "docs/subjects.md", "docs/guarantees.md",
-         "docs/submitting.md", "docs/cli.md", "bench/README.md")  # fmt: skip
+         "docs/submitting.md", "docs/cli.md", "docs/site.md", "bench/README.md")  # fmt: skip
 
 
 def _documents() -> list[Path]:

@@ -48,6 +48,7 @@ pytestmark = pytest.mark.usefixtures("isolated_method_registry")
 
 EXPECTED_BUILTINS = {
     "influence_decomposition",
+    "influence_decomposition[attack=bitflip]",  # a built-in variant (attrbench.methods.variants)
     "saliency",
     "gradient",
     "input_x_gradient",
@@ -62,6 +63,10 @@ EXPECTED_BUILTINS = {
     "shapley_sampling",
     "nonmonotone_path",
     "random",
+    "shapley_interaction_index",
+    "banzhaf_interaction_index",
+    "shapley_taylor_index",
+    "integrated_hessians",
 }
 
 
@@ -534,25 +539,47 @@ def test_load_spec_malformed(spec):
         load_spec(spec, Registry(plugins="none"))
 
 
-def test_load_spec_rejects_bad_signature_and_configured_method(site):
-    """A spec at a callable without the (model, x, target, baseline) signature, or at an
-    already configured Method, raises PluginError saying what to point it at."""
+def test_load_spec_rejects_bad_signature(site):
+    """A spec at a callable without the (model, x, target, baseline) signature raises
+    PluginError saying what to point it at."""
     module = site.module(
         """
-        from attrbench.methods.registry import Registry
-
         def too_few(model, x):
             return x
-
-        configured = Registry(plugins="none").get("gradient")
         """,
         prefix="abspec",
     )
     registry = Registry(plugins="none")
     with pytest.raises(PluginError, match=r"must take\s+\(model, x, target, baseline\)"):
         load_spec(f"{module}:too_few", registry)
-    with pytest.raises(PluginError, match="is a configured Method"):
-        load_spec(f"{module}:configured", registry)
+
+
+def test_load_spec_registers_configured_methods(site):
+    """A spec at a configured Method registers it as built: a registered method without
+    options as itself, with options as its variant (canonical name), and a Captum class
+    wrapped by attrbench.adapters.captum.wrap under its own name with its options preset
+    (its attributions equal the wrapped Method's: the same object runs)."""
+    pytest.importorskip("captum.attr", reason="the Captum adapter needs captum")
+    module = site.module(
+        """
+        from captum.attr import GuidedBackprop
+        from attrbench.adapters.captum import wrap
+        from attrbench.methods.registry import Registry
+
+        plain = Registry(plugins="none").get("gradient")
+        ig8 = Registry(plugins="none").get("integrated_gradients", n_steps=8)
+        gbp = wrap(GuidedBackprop)
+        """,
+        prefix="abspec",
+    )
+    registry = Registry(plugins="none")
+    assert load_spec(f"{module}:plain", registry) == "gradient"
+    assert load_spec(f"{module}:ig8", registry) == "integrated_gradients[n_steps=8]"
+    assert registry.get("integrated_gradients[n_steps=8]").params == {"n_steps": 8}
+    assert load_spec(f"{module}:gbp", registry) == "captum_guided_backprop"
+    entry = registry.entry("captum_guided_backprop")
+    assert (entry.claims, entry.source) == ((), f"spec {module}:gbp")
+    assert load_spec(f"{module}:gbp", registry) == "captum_guided_backprop"  # twice: the same object
 
 
 def test_load_spec_duplicate_of_builtin_raises_every_time(site):
@@ -937,6 +964,8 @@ def test_every_builtin_runs_on_a_tiny_model():
     for name in sorted(EXPECTED_BUILTINS):
         if name == "occlusion_window":  # images only
             args = (image_model, image.clone(), target, torch.zeros(1, 1, 4, 4))
+        elif name == "influence_decomposition[attack=bitflip]":  # inputs in {0, 1} only
+            args = (model, (x > 0).to(x.dtype), target, baseline)
         else:
             args = (model, x.clone(), target, baseline)
         out = registry.get(name).attribute(*args)

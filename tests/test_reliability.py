@@ -69,7 +69,8 @@ def rows(directory: Path) -> list[dict]:
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+    """Every file under ``directory`` (the website in site/ too), by its relative path."""
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +149,8 @@ def test_interrupted_runs_never_leave_a_half_written_leaderboard(runs, tmp_path)
     - a second run killed with SIGKILL (no clean-up at all) while its second method runs
       leaves every file byte-for-byte as it was: nothing is written before a run ends;
     - the same run interrupted with Ctrl-C (SIGINT) exits 2 (interrupted) and writes
-      complete files: results.jsonl parses, no temporary file is left, the metadata and
-      README.md say the results are partial, the rows it finished equal the complete
+      complete files: results.jsonl parses, no temporary file or directory is left, the
+      metadata, README.md and the website say the results are partial, the rows it finished equal the complete
       run's, the rows it did not reach are kept, and the sleeping method has no row."""
     lb = tmp_path / "lb"
     shutil.copytree(runs[0] / "serial", lb)
@@ -167,8 +168,9 @@ def test_interrupted_runs_never_leave_a_half_written_leaderboard(runs, tmp_path)
     metadata, _ = read_results(lb / "results.jsonl")
     assert "interrupted" in metadata["partial"]
     assert "Partial results:" in (lb / "README.md").read_text(encoding="utf-8")
+    assert "Partial results:" in (lb / "site" / "index.html").read_text(encoding="utf-8")
     assert "PARTIAL leaderboard written" in out
-    assert not [p for p in lb.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in lb.iterdir() if p.name.endswith((".tmp", ".old"))]
     assert rows(lb) == before_rows  # saliency re-done identically, input_x_gradient kept, no zoo row
 
 

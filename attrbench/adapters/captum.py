@@ -7,6 +7,13 @@ The keyword arguments are checked against Captum's ``attribute`` signature when 
 is built, so a misspelt option fails at once. Captum is an optional dependency
 (``pip install "attrbench[compare]"``) and is imported only when ``wrap`` is called.
 
+A configured Method is a spec: ``pytest suites/ --method my_module:gbp`` with ``gbp =
+wrap(GuidedBackprop)`` in ``my_module`` registers it under its name with its options preset
+(``attrbench.methods.specs.register_configured``). ``noise_tunnel(Saliency, ...)`` wraps
+``NoiseTunnel(Saliency(model))``. Captum's classes as shipped, with the claims their papers
+state, are registered on request under ``captum/<Class>`` (``attrbench.adapters.captum_methods``;
+``--method "captum/*"``). Examples: docs/submitting.md, "The Captum adapter".
+
 Captum computes gradients without ``create_graph``, so its attributions carry no (or only
 a partial) graph back to the input; ``differentiable`` therefore defaults to False and the
 result is detached unless you say otherwise. Some Captum classes (Occlusion, Shapley value
@@ -25,7 +32,7 @@ from attrbench.errors import PluginError
 from attrbench.functional import as_targets, expand_baseline
 from attrbench.methods.registry import Claim, Method, MethodEntry, as_claims
 
-__all__ = ["wrap"]
+__all__ = ["noise_tunnel", "wrap"]
 
 #: ``attribute`` parameters the adapter fills in itself, or refuses because the result
 #: would no longer be one tensor of attributions of F(x) = model(x)[arange(N), target].
@@ -150,3 +157,22 @@ def wrap(
         module=__name__,
     )
     return entry.build(**attribute_kwargs)
+
+
+def noise_tunnel(inner: type, *, name: str | None = None, **kwargs: Any) -> Method:
+    """``wrap`` of ``captum.attr.NoiseTunnel(inner(model))`` — e.g. ``noise_tunnel(Saliency,
+    nt_type="smoothgrad", nt_samples=10, stdevs=0.1)`` is SmoothGrad (Smilkov et al. 2017) of
+    Captum's saliency. ``kwargs`` go to ``wrap`` (claims, ...) and to ``NoiseTunnel.attribute``."""
+    try:
+        from captum.attr import NoiseTunnel
+    except ImportError:
+        return wrap(inner)  # raises the PluginError that says how to install captum
+
+    class _NoiseTunnel(NoiseTunnel):
+        def __init__(self, model):
+            super().__init__(inner(model))
+
+    _NoiseTunnel.__name__ = _NoiseTunnel.__qualname__ = f"NoiseTunnel_{inner.__name__}"
+    return wrap(_NoiseTunnel, name=name or f"captum_noise_tunnel_{_snake_case(inner.__name__)}",
+                reference=kwargs.pop("reference", f"Captum captum.attr.NoiseTunnel({inner.__name__})"),
+                **kwargs)  # fmt: skip

@@ -14,7 +14,7 @@ Algorithm 1: ``steps`` signed-gradient steps of size ``step_size`` on D, each pr
 onto ‖x − x_t‖∞ ≤ ε and the domain; per sample the iterate with the largest D whose
 predicted label is the original one is returned (x_t itself if none is). Where the network
 has ReLUs, whose second derivatives vanish so ∇ₓD is zero or uninformative, the attack
-runs on a copy with every ``nn.ReLU`` replaced by ``nn.Softplus(beta=SURROGATE_BETA)``
+runs on a copy with every ``nn.ReLU`` replaced by ``nn.Softplus(beta=functional.SURROGATE_BETA)``
 (App. A, footnote c: the gradient is taken, and the perturbed image generated, with the
 approximation), while predicted labels always come from the real network and the
 reported explanations R(x_t), R(x_adv) are the real network's. Every sample (and every ε
@@ -29,40 +29,21 @@ label-keeping best-iterate rule) are shared with the gradient-free version of Al
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from attrbench.attacks.importance import center_of_mass, feature_positions, importance, topk_mask
 from attrbench.errors import InputShapeError, InvalidOptionError
-from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, chunks
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, chunks, smooth_surrogate
 from attrbench.guard import Guard
 
 KINDS = ("random", "topk", "mass_center")
 TARGETED = ("topk", "mass_center")
-#: Sharpness of the softplus that stands in for ReLU when differentiating D: softplus_β(z)
-#: = log(1 + e^{βz})/β is within log(2)/β = 0.07 of ReLU everywhere.
-SURROGATE_BETA = 10.0
 
 
 # -- the network D is differentiated through (App. A, footnote c) ------------------------
-
-
-def smooth_surrogate(model: nn.Module, beta: float = SURROGATE_BETA) -> tuple[nn.Module, int]:
-    """(surrogate, count): a copy of ``model`` with each ``nn.ReLU`` module replaced by
-    ``nn.Softplus(beta)``, and how many were replaced; ``model`` itself when none is (a
-    functional ``F.relu`` inside ``forward`` cannot be swapped and is left as it is)."""
-    count = sum(isinstance(m, nn.ReLU) for m in model.modules())
-    if count == 0:
-        return model, 0
-    surrogate = copy.deepcopy(model)
-    for parent in surrogate.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, nn.ReLU):
-                setattr(parent, name, nn.Softplus(beta=beta))
-    return surrogate.eval(), count
 
 
 def predicted_labels(model, x: Tensor, batch_size: int | None = DEFAULT_BATCH_SIZE) -> Tensor:

@@ -1,5 +1,6 @@
 """Attacks on the prediction: FGSM, BIM and PGD in L∞ and L2 (001 §4.4), restricted to a
-mask of the input, and whether they change the predicted class.
+mask of the input, and whether they change the predicted class; and the exhaustive bit-flip
+adversary on {0, 1} inputs (001 §4.1).
 
 Below the methods (``influence_decomposition`` attacks windows with them): this module
 imports nothing from the guard, the checks or the plugin.
@@ -7,14 +8,20 @@ imports nothing from the guard, the checks or the plugin.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import Tensor
 
-from attrbench.errors import InvalidOptionError
+from attrbench.errors import InputShapeError, InvalidOptionError
 from attrbench.functional import DEFAULT_BATCH_SIZE, check_scores, chunks
 
 PREDICTION_ATTACKS = ("fgsm", "bim", "pgd")
 NORMS = ("linf", "l2")
+#: The largest number of input features the bit-flip adversary enumerates: it classifies all
+#: 2ⁿ corners of {0, 1}ⁿ and holds a 2ⁿ × 2ⁿ table (64 MB at n = 12).
+MAX_BITFLIP_FEATURES = 12
 
 
 def class_scores(model, x: Tensor) -> Tensor:
@@ -110,3 +117,62 @@ def changes_class(
     adv = prediction_attack(model, rows, attack=attack, norm=norm, epsilon=epsilon, mask=mask, steps=steps,
                             domain=domain, generator=generator)  # fmt: skip
     return (predicted_classes(model, adv) != predicted_classes(model, rows)).view(m, n)
+
+
+def subcube_nonconstant(f: np.ndarray, n: int) -> np.ndarray:
+    """Bool (2ⁿ subsets A, 2ⁿ inputs x): is f (integer classes, one per corner of {0,1}ⁿ,
+    row k holding the corner whose bit i is xᵢ) non-constant on {x ⊕ z : z ⊆ A}? Built by
+    adding one free variable at a time: the subcube of A ∪ {i} is that of A and its copy
+    with xᵢ flipped (vectorised over every A whose largest element is i)."""
+    size = 2**n
+    idx = np.arange(size)
+    f = np.asarray(f)
+    dtype = np.int16 if f.size == 0 or (f.min() >= -(2**15) and f.max() < 2**15) else f.dtype
+    lo = np.empty((size, size), dtype=dtype)  # the least class on the subcube
+    hi = np.empty((size, size), dtype=dtype)  # the largest
+    lo[0] = hi[0] = f
+    for i in range(n):
+        block, flip = slice(2**i, 2 ** (i + 1)), idx ^ (1 << i)
+        lo[block] = np.minimum(lo[: 2**i], lo[: 2**i][:, flip])
+        hi[block] = np.maximum(hi[: 2**i], hi[: 2**i][:, flip])
+    return lo != hi
+
+
+def _codes(bits: Tensor) -> np.ndarray:
+    """Row k of the bool/0-1 (K, n) ``bits`` as the integer Σᵢ bitsᵢ 2ⁱ."""
+    powers = 1 << np.arange(bits.shape[1], dtype=np.int64)
+    return (bits.detach().cpu().numpy().astype(np.int64) * powers).sum(1)
+
+
+def bitflip_table(model, shape: tuple[int, ...], *, device=None, dtype=None,
+                  batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Bool (2ⁿ subsets A, 2ⁿ inputs x), n = the features of one input of ``shape``: can a flip
+    inside A change the predicted class at x (001 §4.1)? All 2ⁿ corners (row k: bit i = xᵢ)
+    are classified in chunked passes on ``device``, then :func:`subcube_nonconstant`."""
+    n = math.prod(shape)
+    corners = ((torch.arange(2**n)[:, None] >> torch.arange(n)) & 1).to(device=device, dtype=dtype)
+    classes = predicted_classes(model, corners.view(-1, *shape), batch_size).cpu().numpy()
+    return subcube_nonconstant(classes, n)
+
+
+def bitflip_changes_class(model, x: Tensor, masks: Tensor, batch_size: int | None = DEFAULT_BATCH_SIZE) -> Tensor:
+    """Bool (M, N): can flipping bits inside ``masks[m]`` (each broadcasting to one input)
+    change the predicted class of row i of ``x``? The adversary of 001 §4.1 tries every flip
+    z ⊆ A, so this is exact: the class is not constant on the subcube x ⊕ {z ⊆ A}. Every
+    entry of ``x`` must be 0 or 1; all 2ⁿ corners (n = features per input ≤
+    MAX_BITFLIP_FEATURES) are classified in chunked passes, then looked up."""
+    x = x.detach()
+    if not bool(((x == 0) | (x == 1)).all()):
+        raise InputShapeError(
+            "the bit-flip adversary (attack='bitflip', 001 §4.1) flips Boolean inputs: every entry of x must be "
+            "0 or 1; use attack='fgsm', 'bim' or 'pgd' for real-valued inputs."
+        )
+    shape, n = tuple(x.shape[1:]), int(x[0].numel())
+    if n > MAX_BITFLIP_FEATURES:
+        raise InvalidOptionError(
+            f"the bit-flip adversary enumerates all 2ⁿ inputs; n = {n} features is above {MAX_BITFLIP_FEATURES}. "
+            "Use attack='fgsm', 'bim' or 'pgd' for larger inputs."
+        )
+    table = bitflip_table(model, shape, device=x.device, dtype=x.dtype, batch_size=batch_size)
+    flat_masks = masks.to(torch.bool).expand(len(masks), *shape).reshape(len(masks), n)
+    return torch.from_numpy(table[_codes(flat_masks)][:, _codes(x.reshape(len(x), n))]).to(x.device)

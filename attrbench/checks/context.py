@@ -90,3 +90,7 @@ class CheckContext:
     def attribute(self, method, model, x: Tensor, target, baseline, where: str = "") -> Tensor:
         """The method's attributions through the harness guard."""
         return self.guard.attribute(method, model, x, target, baseline, where=where)
+
+    def interactions(self, method, model, x: Tensor, target, baseline, where: str = "") -> Tensor:
+        """An order-2 method's pairwise attributions (N, F, F) through the harness guard."""
+        return self.guard.attribute(method, model, x, target, baseline, where=where, pairs=True)

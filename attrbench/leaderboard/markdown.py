@@ -64,7 +64,8 @@ def _header(label: str, direction: str) -> str:
     return f"{label} {ARROWS[direction]}"
 
 
-def _name(method: str, board: Leaderboard) -> str:
+def display_name(method: str, board: Leaderboard) -> str:
+    """``method`` with its sanity marks (``Leaderboard.marks``), as every table shows it."""
     mark = board.marks.get(method, "")
     return f"{method} {mark}" if mark else method
 
@@ -92,10 +93,24 @@ def _score_cell(ranking: SuiteRanking, method: str) -> str:
 # ---------------------------------------------------------------------------- README
 
 
+#: A table's cells: headers, the contestants' rows and the controls' rows (shown under a
+#: rule in markdown, in their own row group in HTML).
+Cells = tuple[list[str], list[list[str]], list[list[str]]]
+#: A title ("" where there is none) and a table's cells.
+TitledCells = tuple[str, list[str], list[list[str]], list[list[str]]]
+
+
 def overall_table(records: Iterable[Record], tablefmt: str = "github", board: Leaderboard | None = None) -> str:
     """Methods × suites: each cell the suite's score [interval], the rank range there and
     the marks against the controls; the overall rank range and mean rank [interval]."""
     board = analyse(records) if board is None else board
+    headers, rows, control_rows = overall_cells(board)
+    table = _with_rule(rows, control_rows, len(headers))
+    return tabulate(table, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+
+
+def overall_cells(board: Leaderboard) -> Cells:
+    """The cells of ``overall_table``."""
     headers = ["rank", "method"]
     headers += [_header(f"{s.title} ({s.score_name})", s.direction) for s in SUITES.values()]
     headers.append(_header("mean rank", "lower"))
@@ -115,12 +130,11 @@ def overall_table(records: Iterable[Record], tablefmt: str = "github", board: Le
         if standing.mean_rank is not None:
             mean = value_with_interval(standing.mean_rank, *standing.mean_rank_interval)
         if standing.control:
-            control_rows.append([CONTROL, _name(standing.method, board), *cells, "–"])
+            control_rows.append([CONTROL, display_name(standing.method, board), *cells, "–"])
         else:
             rank = "–" if standing.rank is None else format_rank_range(*standing.rank)
-            rows.append([rank, _name(standing.method, board), *cells, mean])
-    table = _with_rule(rows, control_rows, len(headers))
-    return tabulate(table, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+            rows.append([rank, display_name(standing.method, board), *cells, mean])
+    return headers, rows, control_rows
 
 
 def axiom_cell(rows: list[Record]) -> str:
@@ -152,6 +166,13 @@ def axiom_matrix(records: Iterable[Record], suite: Suite, tablefmt: str = "githu
     """Methods × checks of a suite with ``verdict_matrix`` (see ``axiom_cell``)."""
     records = list(records)
     board = analyse(records) if board is None else board
+    headers, rows, control_rows = axiom_cells(records, suite, board)
+    table = _with_rule(rows, control_rows, len(headers))
+    return tabulate(table, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+
+
+def axiom_cells(records: Iterable[Record], suite: Suite, board: Leaderboard) -> Cells:
+    """The cells of ``axiom_matrix``."""
     cells: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in records:
         if r.suite == suite.name:
@@ -160,10 +181,9 @@ def axiom_matrix(records: Iterable[Record], suite: Suite, tablefmt: str = "githu
     contestants, refs = _split((method for method, _ in cells), board)
 
     def line(method: str) -> list[str]:
-        return [_name(method, board), *(axiom_cell(cells.get((method, check), [])) for check in checks)]
+        return [display_name(method, board), *(axiom_cell(cells.get((method, check), [])) for check in checks)]
 
-    table = _with_rule([line(m) for m in contestants], [line(m) for m in refs], 1 + len(checks))
-    return tabulate(table, headers=["method", *checks], tablefmt=tablefmt, disable_numparse=True)
+    return ["method", *checks], [line(m) for m in contestants], [line(m) for m in refs]
 
 
 def _provenance(records: list[Record]) -> str:
@@ -176,7 +196,7 @@ def _axiom_section(records: list[Record], suite: Suite, board: Leaderboard) -> l
     return ["## Axiom matrix", axiom_matrix(records, suite, board=board), axiom_legend(suite)]
 
 
-def _legends(board: Leaderboard, methods: Iterable[str]) -> list[str]:
+def legends(board: Leaderboard, methods: Iterable[str]) -> list[str]:
     """The control and sanity-mark legend lines that apply to ``methods``' rows."""
     methods = set(methods)
     lines = []
@@ -197,6 +217,21 @@ def _legends(board: Leaderboard, methods: Iterable[str]) -> list[str]:
                 "of its verdicts does not hold for this method, so its other scores are no evidence of quality."
             )
     return lines
+
+
+def variants_note(records: Iterable[Record]) -> str | None:
+    """One line naming each variant row's base method and non-default options (from the
+    records' ``base_method`` and ``options``), or None when no row is a variant."""
+    seen: dict[str, str] = {}
+    for r in records:
+        if r.options and r.method not in seen:
+            options = ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
+            seen[r.method] = f"`{r.method}` = `{r.base_method or r.method}` with {options}"
+    if not seen:
+        return None
+    return "Variants (a method with non-default options, `attrbench.methods.variants`): " + "; ".join(
+        seen[m] for m in sorted(seen)
+    ) + "."
 
 
 def main_page(records: Iterable[Record], partial: str = "", board: Leaderboard | None = None) -> str:
@@ -227,7 +262,8 @@ def main_page(records: Iterable[Record], partial: str = "", board: Leaderboard |
         f"the mean rank. Error rows are shown on the suite pages and never ranked. How to read all of this: "
         f"{DOCS}. Suites: {links}.",
         overall_table(records, board=board),
-        *_legends(board, {r.method for r in records}),
+        *legends(board, {r.method for r in records}),
+        *filter(None, [variants_note(records)]),
     ]
     for suite in SUITES.values():
         if suite.verdict_matrix:
@@ -238,7 +274,7 @@ def main_page(records: Iterable[Record], partial: str = "", board: Leaderboard |
 # ------------------------------------------------------------------------ suite pages
 
 
-def _summary_rule(ranking: SuiteRanking) -> str:
+def summary_rule(ranking: SuiteRanking) -> str:
     suite = ranking.suite
     if suite.holds_rate:
         return (
@@ -261,6 +297,14 @@ def _summary_rule(ranking: SuiteRanking) -> str:
 
 
 def _summary_table(records: list[Record], ranking: SuiteRanking, board: Leaderboard) -> str:
+    headers, rows, control_rows = summary_cells(records, ranking, board)
+    table = _with_rule(rows, control_rows, len(headers))
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def summary_cells(records: list[Record], ranking: SuiteRanking, board: Leaderboard) -> Cells:
+    """A suite page's summary: rank, method, score [interval], marks against each control,
+    rows and errors (``records``: the suite's rows)."""
     suite = ranking.suite
     headers = ["rank", "method", _header(suite.score_name, suite.direction)]
     headers += [f"vs {c}" for c in ranking.controls]
@@ -275,16 +319,15 @@ def _summary_table(records: list[Record], ranking: SuiteRanking, board: Leaderbo
         rank = format_rank_range(*ranking.ranks[method]) if method in ranking.ranks else "–"
         score = _score_cell(ranking, method) if method in ranking.scores else "–"
         versus = [ranking.versus.get(method, {}).get(c, "–") for c in ranking.controls]
-        rows.append([rank, _name(method, board), score, *versus, *map(str, counts[method])])
+        rows.append([rank, display_name(method, board), score, *versus, *map(str, counts[method])])
     for method in sorted(m for m in counts if m in board.controls):
         score = _score_cell(ranking, method) if method in ranking.scores else "–"
         dashes = ["–"] * len(ranking.controls)
-        control_rows.append([CONTROL, _name(method, board), score, *dashes, *map(str, counts[method])])
-    table = _with_rule(rows, control_rows, len(headers))
-    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+        control_rows.append([CONTROL, display_name(method, board), score, *dashes, *map(str, counts[method])])
+    return headers, rows, control_rows
 
 
-def _value_cell(record: Record) -> str:
+def value_cell(record: Record) -> str:
     if record.error:
         text = " ".join(record.error.split())[:ERROR_CHARS]
         return "error: " + text.replace("|", "\\|")
@@ -296,19 +339,26 @@ def _value_cell(record: Record) -> str:
 
 
 def _check_table(rows: list[Record], board: Leaderboard) -> str:
-    cells = {(r.method, r.subject): _value_cell(r) for r in rows}
+    headers, contestant_rows, control_rows = check_cells(rows, board)
+    table = _with_rule(contestant_rows, control_rows, len(headers))
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def check_cells(rows: list[Record], board: Leaderboard) -> Cells:
+    """Methods × subjects of one (check, metric): each cell the row's value [interval] and
+    verdict, or its error."""
+    cells = {(r.method, r.subject): value_cell(r) for r in rows}
     contestants, refs = _split((r.method for r in rows), board)
     subjects = sorted({r.subject for r in rows})
 
     def line(method: str) -> list[str]:
-        return [_name(method, board), *(cells.get((method, subject), "–") for subject in subjects)]
+        return [display_name(method, board), *(cells.get((method, subject), "–") for subject in subjects)]
 
-    table = _with_rule([line(m) for m in contestants], [line(m) for m in refs], 1 + len(subjects))
     first = f"method ({rows[0].metric} {ARROWS[rows[0].direction]})"
-    return tabulate(table, headers=[first, *subjects], tablefmt="github", disable_numparse=True)
+    return [first, *subjects], [line(m) for m in contestants], [line(m) for m in refs]
 
 
-def _resolution_note(rows: list[Record]) -> str | None:
+def resolution_note(rows: list[Record]) -> str | None:
     resolution = resolution_of(rows[0].suite, rows[0].check)
     if resolution is None:
         return None
@@ -331,11 +381,12 @@ def suite_page(records: Iterable[Record], suite: Suite, board: Leaderboard | Non
     parts += [
         f"Generated by `pytest suites/` at {_provenance(records)}. [All suites](README.md).",
         "## Summary",
-        f"The score is {_summary_rule(ranking)} (how to read it: {DOCS}). #1 is best; error rows are counted "
+        f"The score is {summary_rule(ranking)} (how to read it: {DOCS}). #1 is best; error rows are counted "
         "here but never scored. Cells below show `value [low, high]`, the row's 95 % bootstrap interval over "
         "its samples (the value alone where it is exact).",
         _summary_table(records, ranking, board),
-        *_legends(board, {r.method for r in records}),
+        *legends(board, {r.method for r in records}),
+        *filter(None, [variants_note(records)]),
     ]
     if suite.verdict_matrix:
         parts += _axiom_section(records, suite, board)
@@ -344,8 +395,8 @@ def suite_page(records: Iterable[Record], suite: Suite, board: Leaderboard | Non
         groups[r.check, r.metric].append(r)
     for (check, metric), rows in groups.items():  # records are sorted, so groups are too
         parts += [f"## `{check}` · `{metric}`", _check_table(rows, board)]
-        note = _resolution_note(rows)
-        if note and any(BELOW_RESOLUTION in _value_cell(r) for r in rows):
+        note = resolution_note(rows)
+        if note and any(BELOW_RESOLUTION in value_cell(r) for r in rows):
             parts.append(note)
     drawn = [c for c in suite.all_curves if not figures.curve_frame(records, c).empty]
     if drawn:
@@ -372,10 +423,18 @@ def curve_table(frame: pd.DataFrame, curves: Curves, controls: Iterable[str] = (
     whose rows all have a status other than "ok" shows that status instead. Where the
     groups include "method", the ``controls``' rows come last, under a rule. With
     ``curves.pivot`` the values of that column become the table's columns."""
+    title, headers, rows, control_rows = curve_cells(frame, curves, controls)
+    table = tabulate(_with_rule(rows, control_rows, len(headers)), headers=headers, tablefmt="github",
+                     disable_numparse=True)  # fmt: skip
+    return f"{title}:\n\n{table}" if title else table
+
+
+def curve_cells(frame: pd.DataFrame, curves: Curves, controls: Iterable[str] = ()) -> TitledCells:
+    """The title ("" where the headers say it all) and cells of ``curve_table``."""
     controls = set(controls)
     column = curves.table.index("method") if "method" in curves.table else None
     if curves.pivot:
-        return _pivot_table(frame, curves, controls, column)
+        return _pivot_cells(frame, curves, controls, column)
     rows, control_rows = [], []
     for key, group in frame.groupby(list(curves.table), sort=True):
         statuses = set(group["status"]) if "status" in group else {"ok"}
@@ -388,13 +447,12 @@ def curve_table(frame: pd.DataFrame, curves: Curves, controls: Iterable[str] = (
         line = [*(f"{v:g}" if isinstance(v, float) else str(v) for v in key), *cells]
         (control_rows if column is not None and key[column] in controls else rows).append(line)
     headers = [*curves.table, *(_header(c, _DIRECTIONS.get(c, "higher")) for c in curves.table_values)]
-    return tabulate(_with_rule(rows, control_rows, len(headers)), headers=headers, tablefmt="github",
-                    disable_numparse=True)  # fmt: skip
+    return "", headers, rows, control_rows
 
 
-def _pivot_table(frame: pd.DataFrame, curves: Curves, controls: set, column: int | None) -> str:
-    """Rows grouped by ``curves.table`` (controls last, under a rule), one column per value
-    of ``curves.pivot`` (in order of first appearance), each cell the mean over subjects of
+def _pivot_cells(frame: pd.DataFrame, curves: Curves, controls: set, column: int | None) -> TitledCells:
+    """Rows grouped by ``curves.table`` (controls last), one column per value of
+    ``curves.pivot`` (in order of first appearance), each cell the mean over subjects of
     ``curves.table_values[0]``."""
     value = curves.table_values[0]
     columns = list(dict.fromkeys(frame[curves.pivot]))
@@ -404,11 +462,8 @@ def _pivot_table(frame: pd.DataFrame, curves: Curves, controls: set, column: int
         cells = [_fmt(_finite_mean(group.loc[group[curves.pivot] == c, value])) for c in columns]
         line = [*(f"{v:g}" if isinstance(v, float) else str(v) for v in key), *cells]
         (control_rows if column is not None and key[column] in controls else rows).append(line)
-    headers = [*curves.table, *columns]
-    table = tabulate(_with_rule(rows, control_rows, len(headers)), headers=headers, tablefmt="github",
-                     disable_numparse=True)  # fmt: skip
     title = _header(value, _DIRECTIONS.get(value, "higher"))
-    return f"{title}, mean over subjects, one column per {curves.pivot}:\n\n{table}"
+    return f"{title}, mean over subjects, one column per {curves.pivot}", [*curves.table, *columns], rows, control_rows
 
 
 #: Directions of curve columns shown in a curve table (higher is better unless listed).
@@ -420,11 +475,12 @@ def _finite_mean(values: pd.Series) -> float | None:
     return float(finite.mean()) if len(finite) else None
 
 
-def render_pages(records: Iterable[Record], partial: str = "") -> dict[str, str]:
+def render_pages(records: Iterable[Record], partial: str = "", board: Leaderboard | None = None) -> dict[str, str]:
     """File name → text of README.md and every suite page (``partial``: why the last run
-    did not finish, shown at the top of README.md); everything is ranked once."""
+    did not finish, shown at the top of README.md); everything is ranked once (``board``:
+    ``analyse(records)`` where the caller has it)."""
     records = [r if r.ci_low is not None or r.value is None else with_interval(r) for r in records]
-    board = analyse(records)
+    board = analyse(records) if board is None else board
     pages = {MAIN_PAGE: main_page(records, partial, board)}
     pages.update({s.page: suite_page(records, s, board) for s in SUITES.values()})
     return pages

@@ -5,7 +5,8 @@ metadata line (which may hold a date) and then one Record per line. ``results.cs
 format, ``COLUMNS``), ``README.md`` (overall table and axiom matrix) and one page per suite
 are rendered from the records alone, so the same records give the same bytes; so are a
 suite's curve files (``Suite.curves``: a long CSV of the curves in the rows' details and,
-with matplotlib, a PNG figure). Every file is rendered before any is touched; each then
+with matplotlib, a PNG figure), and the website in ``site/`` (``attrbench.leaderboard.html``),
+which ``replace_directory`` swaps in as a whole. Every file is rendered before any is touched; each then
 goes to a temporary file in the directory and is moved into place with ``os.replace``,
 with Ctrl-C held until the last one is in place (``write_files``), so a reader never sees
 a half-written file or a mix of two runs. A run that did not finish (interrupted, stopped
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -32,6 +34,9 @@ from attrbench.results import COLUMNS, OPTIONAL_COLUMNS, STORE_ONLY, Record, jso
 
 RESULTS_FILE = "results.jsonl"
 CSV_FILE = "results.csv"
+#: The file that marks a directory as written by ``replace_directory`` (which replaces
+#: only such a directory, or an empty one).
+SITE_MARKER = ".attrbench-site"
 
 
 def read_results(path: str | os.PathLike) -> tuple[dict, list[Record]]:
@@ -85,6 +90,7 @@ _COLUMN_TYPES: dict[str, tuple] = {
     "ci_high": (float, int, None),
     "samples": (list, None),
     "aggregate": (str, None),
+    "options": (dict, None),
 }
 
 
@@ -201,6 +207,53 @@ def _write_atomic(path: Path, content: str | bytes) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return path
+
+
+def replace_directory(directory: str | os.PathLike, files: Mapping[str, str | bytes]) -> Path:
+    """Make ``directory`` hold exactly ``files`` (relative name → content) as one step: they
+    are written to a temporary directory beside it, which then takes its place by two
+    renames (the old one aside, the new one in) with Ctrl-C held; the old one is deleted
+    after. A reader sees the old directory or the new one, never a half-written one.
+
+    Raises LeaderboardError, before writing anything, when ``directory`` exists and is
+    neither empty nor a directory this function wrote (it holds ``SITE_MARKER``)."""
+    directory = check_replaceable(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
+    old = None
+    try:
+        marker = {SITE_MARKER: "written by attrbench; replaced as a whole on each write\n"}
+        for name, content in {**files, **marker}.items():
+            path = temp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        os.chmod(temp, 0o755)
+        with _interrupts_deferred():
+            if directory.exists():
+                old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".old"))
+                os.replace(directory, old)  # onto the empty directory mkdtemp made
+            os.replace(temp, directory)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        if old is not None and not directory.exists():
+            os.replace(old, directory)  # put the old one back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def check_replaceable(directory: str | os.PathLike) -> Path:
+    """``directory`` as a Path; LeaderboardError where ``replace_directory`` may not replace it."""
+    directory = Path(directory)
+    if directory.exists() and not (
+        directory.is_dir() and ((directory / SITE_MARKER).is_file() or not any(directory.iterdir()))
+    ):
+        raise LeaderboardError(
+            f"{directory} exists and was not written by attrbench (no {SITE_MARKER} file in it), so it is not "
+            "replaced: give a new or empty directory for the site."
+        )
+    return directory
 
 
 def results_jsonl(records: Iterable[Record], metadata: Mapping) -> str:

@@ -11,6 +11,7 @@ from attrbench.methods.registry import (
     load_spec,
     register_method,
 )
+from attrbench.methods.variants import register_variant
 
 __all__ = [
     "AXIOMS",
@@ -22,4 +23,5 @@ __all__ = [
     "get",
     "load_spec",
     "register_method",
+    "register_variant",
 ]

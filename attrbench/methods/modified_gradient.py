@@ -4,7 +4,7 @@
 elementwise nonlinearity replaced by
 
     g^DL(z)  = (f(z) − f(z̄)) / (z − z̄)     (Prop 2; z̄ = the same unit on the baseline)
-    g^LRP(z) = f(z) / z                      (Prop 1; f(z) / (z + ε·sign z) when ε > 0)
+    g^LRP(z) = f(z) / z                      (Prop 1; ε > 0: see :func:`epsilon_lrp`)
 
 with the z → z̄ and z → 0 limits taken as f′ (f′ at the midpoint (z + z̄)/2, which
 matches the secant to second order). DeepLIFT = (x − x̄) ⊙ ∂^g F/∂x, ε-LRP = x ⊙ ∂^g F/∂x.
@@ -72,6 +72,15 @@ ELEMENTWISE = set(_INPLACE) | {
     torch.clamp, _T.clamp, torch.clip, _T.clip, torch.clamp_min, _T.clamp_min,
     torch.clamp_max, _T.clamp_max, torch.square, _T.square,
     torch.pow, _T.pow, _T.__pow__,
+}  # fmt: skip
+
+#: Linear layers z = Σᵢ wᵢ xᵢ + b whose relevance rule carries ε (003 Eq. 2): ε-LRP with
+#: ε > 0 stabilises the denominator of each, the output layer included.
+LINEAR_LAYERS = {
+    F.linear, F.conv1d, F.conv2d, F.conv3d,
+    F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d,
+    F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
+    F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.batch_norm,
 }  # fmt: skip
 
 #: Operations outside the modified chain rule's scope: refused, with the reason.
@@ -161,19 +170,58 @@ class _Multiplier(torch.autograd.Function):
         return grad * g, None
 
 
+class _Scale(torch.autograd.Function):
+    """The identity in the forward pass; multiplies the incoming gradient by s in the backward."""
+
+    @staticmethod
+    def forward(ctx, z, s):
+        ctx.save_for_backward(s)
+        return z.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        return grad * s, None
+
+
+def _sign(z: Tensor) -> Tensor:
+    """sign z with sign 0 = +1 (the stabiliser never cancels the denominator)."""
+    return torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
+
+
 class _ModifiedGradientMode(TorchFunctionMode):
     """Runs a model with the backward of each elementwise nonlinearity replaced.
 
-    ``rule(f, z, out, k, func)`` returns g for the k-th nonlinearity call. With ``record=True``
-    the mode only records (z, f(z)) of every call — the baseline pass of DeepLIFT.
+    ``rule(f, z, out, k, func, stabilised)`` returns g for the k-th nonlinearity call;
+    ``stabilised`` says that z is the output of a linear layer whose ε already sits in g.
+    With ``epsilon`` > 0, the output z of every linear layer (LINEAR_LAYERS) not consumed by a
+    nonlinearity gets the multiplier z/(z + ε·sign z) (003 Eq. 2; see :func:`epsilon_lrp`).
+    With ``record=True`` the mode only records (z, f(z)) of every nonlinearity call and the
+    output of every linear layer — the baseline pass of DeepLIFT, the plain pass of second order.
     """
 
-    def __init__(self, method: str, rule=None, record: bool = False, plain=None):
+    def __init__(self, method: str, rule=None, record: bool = False, plain=None, epsilon: float = 0.0):
         super().__init__()
-        self.method, self.rule, self.record = method, rule, record
-        self.plain = plain  # (z, f(z)) per call from an unmodified pass, with graph to x
+        self.method, self.rule, self.record, self.epsilon = method, rule, record, epsilon
+        self.plain = plain  # _ModifiedGradientMode that recorded an unmodified pass, with graph to x
         self.calls: list[tuple[Tensor, Tensor]] = []
-        self.count = 0
+        self.linear_outputs: list[Tensor] = []
+        self.stabilised: dict[int, tuple[Tensor, Tensor]] = {}  # id(scaled z) -> (scaled z, raw z)
+        self.count = self.linear_count = 0
+
+    def _linear(self, z: Tensor) -> Tensor:
+        """A linear layer's output z: recorded, or scaled by z/(z + ε·sign z) in the backward."""
+        if self.record:
+            if self.epsilon > 0:  # only ε-LRP's plain pass needs them
+                self.linear_outputs.append(z if torch.is_grad_enabled() else z.detach())
+            return z
+        k, self.linear_count = self.linear_count, self.linear_count + 1
+        if self.epsilon <= 0 or not z.requires_grad:
+            return z
+        z_g = self.plain.linear_outputs[k] if self.plain is not None else z
+        scaled = _Scale.apply(z, z_g / (z_g + self.epsilon * _sign(z_g)))
+        self.stabilised[id(scaled)] = (scaled, z)
+        return scaled
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -183,11 +231,16 @@ class _ModifiedGradientMode(TorchFunctionMode):
                 f"{REFUSED[func]}. Attribute the model's logits (move {_name(func)} out of the "
                 "model) or use a gradient or path method."
             )
+        if func in LINEAR_LAYERS:
+            return self._linear(func(*args, **kwargs))
         call = _pure_call(func, args, kwargs) if func in ELEMENTWISE else None
         if call is None:
             return func(*args, **kwargs)
         z, f, in_place = call
-        source = z.clone() if in_place else z
+        scaled, raw = self.stabilised.get(id(z), (None, None))
+        stabilised = scaled is z
+        # after a linear layer, f reads the unscaled z: its ε goes into g instead (Eq. 2)
+        source = raw if stabilised else z.clone() if in_place else z
         out = f(source)
         if self.record:
             self.calls.append((source, out) if torch.is_grad_enabled() else (source.detach(), out.detach()))
@@ -196,8 +249,9 @@ class _ModifiedGradientMode(TorchFunctionMode):
             if source.requires_grad:
                 # g from the unmodified pass when one exists, so that derivatives of the
                 # attribution map see the true f' in the forward graph (second order).
-                z_g, out_g = self.plain[k] if self.plain is not None else (source, out)
-                out = out.detach() + _Multiplier.apply(source, self.rule(f, z_g, out_g, k, func))
+                z_g, out_g = self.plain.calls[k] if self.plain is not None else (source, out)
+                g = self.rule(f, z_g, out_g, k, func, stabilised)
+                out = out.detach() + _Multiplier.apply(source, g)
         return z.copy_(out) if in_place else out
 
 
@@ -214,7 +268,9 @@ def refuse_opaque(model: nn.Module, method: str) -> None:
             )
 
 
-def _modified_gradient(model, x: Tensor, targets: Tensor, method: str, make_rule, reference: Tensor | None):
+def _modified_gradient(
+    model, x: Tensor, targets: Tensor, method: str, make_rule, reference: Tensor | None, epsilon: float = 0.0
+):
     """∂^g F/∂x for one chunk; ``make_rule(calls)`` builds the rule from the baseline pass."""
     calls: list[tuple[Tensor, Tensor]] = []
     if reference is not None:
@@ -227,11 +283,11 @@ def _modified_gradient(model, x: Tensor, targets: Tensor, method: str, make_rule
         xi = x if create_graph else x.detach().requires_grad_(True)
         plain = None
         if create_graph:  # an unmodified pass whose (z, f(z)) carry true derivatives to x
-            recorder = _ModifiedGradientMode(method, record=True)
+            recorder = _ModifiedGradientMode(method, record=True, epsilon=epsilon)
             with recorder:
                 model(xi)
-            plain = recorder.calls
-        mode = _ModifiedGradientMode(method, rule=make_rule(calls), plain=plain)
+            plain = recorder
+        mode = _ModifiedGradientMode(method, rule=make_rule(calls), plain=plain, epsilon=epsilon)
         with mode:
             out = target_output(model, xi, targets)
         if reference is not None and mode.count != len(calls):
@@ -244,7 +300,7 @@ def _modified_gradient(model, x: Tensor, targets: Tensor, method: str, make_rule
 
 
 def _deeplift_rule(calls: list[tuple[Tensor, Tensor]]):
-    def rule(f, z, out, k, func):
+    def rule(f, z, out, k, func, _stabilised):
         if k >= len(calls) or calls[k][0].shape != z.shape:
             got = "no such call" if k >= len(calls) else f"shape {tuple(calls[k][0].shape)}"
             raise UnsupportedModelError(
@@ -264,11 +320,13 @@ def _deeplift_rule(calls: list[tuple[Tensor, Tensor]]):
 
 
 def _lrp_rule(epsilon: float):
+    """g = f(z)/(z + ε·sign z) where z is a linear layer's output (Eq. 2's denominator);
+    f(z)/z elsewhere, so that an activation passes its relevance on unchanged."""
+
     def make(_calls):
-        def rule(f, z, out, k, func):
-            if epsilon > 0:
-                sign = torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
-                return out / (z + epsilon * sign)
+        def rule(f, z, out, k, func, stabilised):
+            if epsilon > 0 and stabilised:
+                return out / (z + epsilon * _sign(z))
             far = z.detach().abs() > _tolerance(z)
             ratio = out / torch.where(far, z, torch.ones_like(z))
             if bool(far.all()):
@@ -330,8 +388,19 @@ def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | N
 def epsilon_lrp(
     model, x, target, baseline, *, epsilon: float = 0.0, internal_batch_size: int | None = DEFAULT_BATCH_SIZE
 ):
-    """ε-LRP: x ⊙ ∂^g F/∂x with g = f(z)/(z + ε·sign z) (003 Prop 1); ε = 0 is the
-    ε → 0 limit, with f′ where z → 0.
+    """ε-LRP with the ε-rule of 003 Eq. 2 (Bach et al. 2015 Eq. 58) on every linear layer:
+
+        r_i = Σ_j z_ji / (z_j + ε·sign z_j) · r_j,   z_ji = w_ji x_i,  z_j = Σ_i z_ji + b_j,
+
+    starting from r_c = F(x) (the target logit) and with activations passing relevance on
+    unchanged. ε sits in the denominator of every linear layer in LINEAR_LAYERS (linear,
+    convolution, average pooling, batch norm) — the output layer included — and nowhere
+    else (sign 0 = +1). As a modified gradient (Prop 1) this is x ⊙ ∂^g F/∂x with
+    g = f(z)/(z + ε·sign z) at a nonlinearity fed by a linear layer, f(z)/z at any other
+    nonlinearity, and z/(z + ε·sign z) on a linear layer's output that no nonlinearity
+    consumes (the output layer, average pooling, linear → linear). ε = 0 is the ε → 0 limit,
+    with f′ where z → 0. Other operations (max pooling: arg-max, sums, reshapes) keep their
+    plain chain rule, as in 003 Eq. 5.
 
     Claims: by Prop 3-ii ε-LRP equals DeepLIFT with a zero baseline on networks without
     biases whose nonlinearities satisfy f(0) = 0, so it inherits completeness there
@@ -342,7 +411,7 @@ def epsilon_lrp(
     refuse_opaque(model, "epsilon_lrp")
     t = as_targets(target, len(x), x.device)
     grads = [
-        _modified_gradient(model, x[s], t[s], "epsilon_lrp", _lrp_rule(epsilon), None)
+        _modified_gradient(model, x[s], t[s], "epsilon_lrp", _lrp_rule(epsilon), None, epsilon)
         for s in chunks(len(x), internal_batch_size)
     ]
     return x * torch.cat(grads)

@@ -11,9 +11,8 @@ the others still load.
 
 from __future__ import annotations
 
-import difflib
+import fnmatch
 import functools
-import importlib
 import inspect
 import math
 import numbers
@@ -26,81 +25,19 @@ from attrbench.errors import (
     InvalidOptionError,
     MethodParameterError,
     PluginError,
-    UnknownAxiomError,
     UnknownMethodError,
 )
+from attrbench.methods.claims import AXIOMS, SUBJECT_TAGS, Claim, as_claims  # noqa: F401  (re-exported)
 from attrbench.plugins import (  # noqa: F401  (PLUGINS_ENV, PluginProblem re-exported)
     PLUGINS_ENV,
     Catalog,
     PluginProblem,
-    loading,
     registered_by_user_code,
-    traceback_summary,
 )
-
-#: Axioms a method may claim (002 §2.2, §4; plus the Lipschitz property of 002 §4.1).
-AXIOMS = (
-    "completeness",
-    "sensitivity_a",
-    "dummy",
-    "linearity",
-    "symmetry",
-    "implementation_invariance",
-    "ndp",
-    "asi",
-    "lipschitz",
-)
-
-#: Subject tags that scope claims (``Claim.unless``). Subjects must carry the tags that
-#: describe them so that a claim's exceptions apply.
-SUBJECT_TAGS = {
-    "linear": "the model is affine in its input",
-    "relu": "piecewise-linear activations (ReLU, max): gradients jump",
-    "nonsmooth": "the function is not continuously differentiable on the domain",
-    "smooth": "C^1 with a bounded, Lipschitz gradient on the domain",
-    "multiplicative": "two input-dependent units are multiplied (003 §3.1)",
-    "max": "max-pooling or another max unit (gradient routed to the arg-max, 003 Eq. 5)",
-    "bias": "some layer adds a bias term",
-    "nonzero_at_origin": "some nonlinearity has f(0) != 0 (sigmoid, softplus, ...)",
-    "nonzero_baseline": "the subject's baseline is not the zero input",
-    "boolean": "Boolean circuit subject",
-    "image": "inputs are images (N, C, H, W)",
-    "monotone": "F is non-decreasing from the baseline to the input",
-}
 
 PLUGIN_GROUP = "attrbench.methods"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """An axiom a method promises, except on subjects carrying any tag in ``unless``."""
-
-    axiom: str
-    unless: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        if self.axiom not in AXIOMS:
-            near = difflib.get_close_matches(self.axiom, AXIOMS, n=3)
-            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-            raise UnknownAxiomError(
-                f"unknown axiom {self.axiom!r} in a claim.{hint} Known axioms: {', '.join(AXIOMS)}."
-            )
-        tags = {self.unless} if isinstance(self.unless, str) else self.unless
-        object.__setattr__(self, "unless", frozenset(tags))
-
-    def applies_to(self, tags: Iterable[str]) -> bool:
-        """True when the claim covers a subject with these tags."""
-        return not (self.unless & set(tags))
-
-    def __str__(self) -> str:
-        if not self.unless:
-            return self.axiom
-        return f"{self.axiom} (unless {', '.join(sorted(self.unless))})"
-
-
-def as_claims(claims: Iterable[str | Claim]) -> tuple[Claim, ...]:
-    """Normalise ``("completeness", Claim("ndp", {"relu"}))`` to a tuple of Claims."""
-    return tuple(c if isinstance(c, Claim) else Claim(c) for c in claims)
+#: Names under which ``attrbench.adapters.captum_methods`` registers Captum's classes (opt-in).
+CAPTUM_PREFIX = "captum/"
 
 
 @dataclass(frozen=True)
@@ -163,7 +100,7 @@ class Method:
     mask (M, features), called with the method's parameters (001 §3).
     """
 
-    def __init__(self, entry: MethodEntry, params: Mapping[str, Any], impl: Callable, subsets=None):
+    def __init__(self, entry: MethodEntry, params: Mapping[str, Any], impl: Callable, subsets=None, pairs=None):
         self.name = entry.name
         self.claims = entry.claims
         self.needs_baseline = entry.needs_baseline
@@ -174,8 +111,24 @@ class Method:
         self.requires = entry.requires
         self.source = entry.source
         self.params = dict(params)
+        self.entry = entry  # the registration it was built from (specs register a configured Method by it)
+        #: The registered method this one configures and its non-default options (a variant,
+        #: ``attrbench.methods.variants``); ``base`` is the name itself for a plain method.
+        self.base = entry.base or entry.name
+        self.baseline_kind = entry.baseline_kind
+        self.options = dict(sorted({**entry.preset, **({"baseline": entry.baseline_kind} if entry.baseline_kind
+                                                         else {})}.items()))  # fmt: skip
         self._impl = impl
         self.subset_influence = subsets
+        self.order = entry.order  # 1: attributions only; 2: also interactions() (N, F, F)
+        self.index = entry.index  # the interaction index an order-2 method estimates, or None
+        self._interactions = pairs
+
+    def interactions(self, model, x, target, baseline=None):
+        """An order-2 method's pairwise attributions (N, F, F); see attrbench.methods.interactions."""
+        from attrbench.methods.interactions import call_interactions
+
+        return call_interactions(self, self._interactions, model, x, target, baseline)
 
     def attribute(self, model, x, target, baseline=None):
         """Attributions for ``x`` (N, ...), shaped like ``x``. The arguments are checked first,
@@ -192,10 +145,11 @@ class Method:
 
     @property
     def label(self) -> str:
-        """Name plus non-default parameters, e.g. ``integrated_gradients(n_steps=20)``."""
-        if not self.params:
+        """Name plus parameters beyond a variant's own, e.g. ``integrated_gradients(n_steps=20)``."""
+        extra = {k: v for k, v in self.params.items() if k not in self.options or self.options[k] != v}
+        if not extra:
             return self.name
-        args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted(extra.items()))
         return f"{self.name}({args})"
 
     def __repr__(self) -> str:
@@ -219,6 +173,11 @@ class MethodEntry:
     requires: frozenset[str] = frozenset()  # subject tags the method needs (e.g. "image")
     options: Mapping[str, Option] = field(default_factory=dict)  # allowed parameter values
     distributional: bool = False  # baseline is a reference set X' ~ D (002 §5)
+    order: int = 1  # 2: an interaction method (it has interactions(); attrbench.methods.interactions)
+    index: str | None = None  # the INTERACTION_INDICES entry an order-2 method estimates, if any
+    base: str = ""  # a variant: the method it configures (attrbench.methods.variants)
+    preset: Mapping[str, Any] = field(default_factory=dict)  # a variant: its non-default options
+    baseline_kind: str = ""  # a variant's baseline=KIND (attrbench.subjects.baselines)
 
     def applies_to(self, tags: Iterable[str]) -> bool:
         """True when a subject with these tags has every tag the method requires."""
@@ -239,6 +198,7 @@ class MethodEntry:
         return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(self.obj).parameters.values())
 
     def build(self, **params: Any) -> Method:
+        params = {**self.preset, **params}
         accepted = self.parameters()
         unknown = sorted(set(params) - set(accepted))
         if unknown and not self._takes_any_keyword():
@@ -249,17 +209,21 @@ class MethodEntry:
         for key, value in params.items():
             if key in self.options:
                 self.options[key].check(self.name, key, value)
+        pairs = None
         if inspect.isclass(self.obj):
             instance = self.obj(**params)
             impl = instance.attribute
+            pairs = getattr(instance, "interactions", None) if self.order == 2 else None
         else:
             # impl(model, x, target, baseline) = obj(model, x, target, baseline, **params); partial keeps
             # its own copy of params, so later changes to the dict do not reach it.
             impl = functools.partial(self.obj, **params)
+            if self.order == 2:
+                pairs = functools.partial(self.obj.interactions, **params)
 
         hook = getattr(self.obj, "subset_influence", None)
         subsets = None if hook is None else functools.partial(hook, **params)
-        return Method(self, params, impl, subsets)
+        return Method(self, params, impl, subsets, pairs)
 
 
 def _check_signature(name: str, obj: Callable) -> None:
@@ -326,11 +290,13 @@ class Registry(Catalog):
         requires: Iterable[str] = (),
         options: Mapping[str, Option] | None = None,
         source: str | None = None,
+        order: int = 1,
+        index: str | None = None,
     ) -> MethodEntry:
         """Register ``obj`` under ``name``; a taken name raises DuplicateMethodError."""
         self.discover()  # so a clash with a built-in or plugin is caught here, not later
         entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options,
-                            distributional)  # fmt: skip
+                            distributional, order=order, index=index)  # fmt: skip
         if source is not None:
             entry.source = source
         return self.add(entry)
@@ -345,11 +311,60 @@ class Registry(Catalog):
 
         return decorate
 
+    #: Variants resolved from their names (``name[opt=value]``), by canonical name.
+    resolved: dict[str, MethodEntry] = field(default_factory=dict)
+
+    def add(self, entry: MethodEntry) -> MethodEntry:
+        old = self.entries.get(entry.name)
+        if old is not None and old.obj is entry.obj and dict(old.preset) != dict(entry.preset):
+            raise DuplicateMethodError(
+                f"method name {entry.name!r} is registered twice with different options: by {old.source} "
+                f"({dict(old.preset)}) and by {entry.source} ({dict(entry.preset)}). Rename one of them."
+            )
+        return super().add(entry)
+
     def entry(self, name: str) -> MethodEntry:
+        """The entry of a name, a ``module:attr`` spec, a variant ``name[opt=value,...]`` or a
+        ``captum/<Class>`` method (registering it on first use)."""
         self.discover()
-        if name not in self.entries and ":" in name:
+        if name in self.entries:
+            return self.entries[name]
+        if name in self.resolved:
+            return self.resolved[name]
+        if name.startswith(CAPTUM_PREFIX):
+            from attrbench.adapters.captum_methods import register_captum
+
+            register_captum(self)
+            if name in self.entries:
+                return self.entries[name]
+        from attrbench.methods.variants import is_variant_spec, resolve
+
+        if is_variant_spec(name):
+            return resolve(name, self)
+        if ":" in name:
+            from attrbench.methods.specs import load_spec
+
             return self.entries[load_spec(name, self)]
         return super().entry(name)
+
+    def select(self, patterns: Iterable[str]) -> list[str]:
+        """Method names for ``--method`` arguments: each a name, spec or variant (see
+        :meth:`entry`), or a glob over the registered names (``captum/*`` opts in to Captum's
+        classes first); a glob that matches nothing raises ``UnknownMethodError``."""
+        names: list[str] = []
+        for pattern in patterns:
+            if "*" in pattern or "?" in pattern:
+                if pattern.startswith(CAPTUM_PREFIX):
+                    from attrbench.adapters.captum_methods import register_captum
+
+                    register_captum(self)
+                found = fnmatch.filter(self.available(), pattern)
+                if not found:
+                    raise UnknownMethodError(f"--method {pattern!r} matches no registered method. {self.unknown_hint}")
+            else:
+                found = [self.entry(pattern).name]
+            names += [n for n in found if n not in names]
+        return names
 
     def get(self, name: str, **params: Any) -> Method:
         """A configured Method: ``get("integrated_gradients", n_steps=20)``."""
@@ -357,9 +372,14 @@ class Registry(Catalog):
 
 
 def _make_entry(
-    name, obj, claims, needs_baseline, differentiable, kind, reference, requires=(), options=None, distributional=False
+    name, obj, claims, needs_baseline, differentiable, kind, reference, requires=(), options=None, distributional=False,
+    *, order=1, index=None,
 ) -> MethodEntry:
     _check_signature(name, obj)
+    if order != 1 or index is not None:
+        from attrbench.methods.interactions import check_order  # torch: only for interaction methods
+
+        check_order(name, obj, order, index)
     module = getattr(obj, "__module__", "") or ""
     qualname = getattr(obj, "__qualname__", repr(obj))
     entry = MethodEntry(
@@ -375,6 +395,8 @@ def _make_entry(
         requires=frozenset([requires] if isinstance(requires, str) else requires),
         options=dict(options or {}),
         distributional=bool(distributional),
+        order=order,
+        index=index,
     )
     unknown = sorted(set(entry.options) - set(entry.parameters())) if entry.options else []
     if unknown:
@@ -397,6 +419,8 @@ def register_method(
     reference: str = "",
     requires: Iterable[str] = (),
     options: Mapping[str, Option] | None = None,
+    order: int = 1,
+    index: str | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register a function ``(model, x, target, baseline, **params) -> Tensor`` or a class
     with such an ``attribute`` method.
@@ -407,12 +431,15 @@ def register_method(
     ``distributional``, ``control``); ``reference`` cites the paper and equation;
     ``requires`` lists subject tags the method needs (``{"image"}``): the suites pair it
     only with subjects that carry them; ``options`` maps parameter names to the
-    :class:`Option` their values must satisfy (InvalidOptionError when the method is built).
+    :class:`Option` their values must satisfy (InvalidOptionError when the method is built);
+    ``order=2`` marks an interaction method, whose function (attribute) or class (method) also
+    has ``interactions(model, x, target, baseline, **params) -> (N, F, F)``, and ``index`` names
+    the INTERACTION_INDICES entry it estimates, if any (attrbench.methods.interactions).
     """
 
     def decorate(obj: Callable) -> Callable:
         entry = _make_entry(name, obj, claims, needs_baseline, differentiable, kind, reference, requires, options,
-                            distributional)  # fmt: skip
+                            distributional, order=order, index=index)  # fmt: skip
         entry.user_code = registered_by_user_code()
         _LEDGER.append(entry)
         if default_registry.discovered and entry.user_code:
@@ -423,59 +450,6 @@ def register_method(
     return decorate
 
 
-def load_spec(spec: str, registry: Registry | None = None) -> str:
-    """Import ``package.module:attr`` and register what it names; return the method name.
-
-    ``attr`` may be a function or class decorated with ``register_method`` (its name is
-    used), or a plain ``(model, x, target, baseline)`` callable (registered as ``spec``,
-    with no claims).
-    """
-    registry = registry or default_registry
-    registry.discover()
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise PluginError(
-            f"method spec {spec!r} is not of the form package.module:attribute; write the module to import, "
-            "a colon and the method's name in it, e.g. mypackage.methods:my_method."
-        )
-    start = len(_LEDGER)
-    try:
-        with loading():
-            module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise PluginError(
-            f"cannot import {module_name!r} for method spec {spec!r}: {type(exc).__name__}: {exc}. "
-            "Make sure the module is importable (installed, or on PYTHONPATH).\n"
-            + traceback_summary(exc)
-        ) from exc
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            near = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")], n=3)
-            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
-            raise PluginError(
-                f"module {module_name!r} has no attribute {attr!r} (method spec {spec!r}).{hint} "
-                "Name a function or class the module defines after the colon."
-            )
-        obj = getattr(obj, part)
-    for entry in _LEDGER[start:]:
-        entry.source = f"spec {spec}: {entry.module}"
-        registry.add(entry)
-    name = getattr(obj, "__dict__", {}).get("__attrbench_method__")  # own, not inherited
-    if name is not None:
-        current = registry.entries.get(name)
-        if current is None or current.obj is not obj:
-            for entry in [e for e in _LEDGER if e.obj is obj]:
-                registry.add(entry)  # raises DuplicateMethodError if another object has the name
-        return name
-    if isinstance(obj, Method):
-        raise PluginError(
-            f"{spec!r} is a configured Method; point the spec at the registered function or class."
-        )
-    registry.register(spec, obj, source=f"spec {spec}")
-    return spec
-
-
 def get(name: str, **params: Any) -> Method:
     """The configured method ``name`` from the default registry."""
     return default_registry.get(name, **params)
@@ -484,3 +458,6 @@ def get(name: str, **params: Any) -> Method:
 def available() -> list[str]:
     """Every method name in the default registry, sorted."""
     return default_registry.available()
+
+
+from attrbench.methods.specs import load_spec  # noqa: E402, F401  (re-exported; specs imports this module)

@@ -21,7 +21,9 @@ Conventions shared by every circuit:
   by flipping each bit over the whole table) and the function's parameters.
 
 The standard set ``boolean/<fn>_<n>`` for the eight functions and n in (4, 8) is
-registered at import.
+registered at import, and, outside it, ``boolean_pairs/and2_<n>`` (n in (4, 8)): a junta of
+two interacting variables, f = x₀ ∧ x₁, plus n − 2 dummies — a planted pair for the interaction
+checks (attrbench.checks.interactions); ``pair_junta(n)`` builds it.
 """
 
 from __future__ import annotations
@@ -344,3 +346,38 @@ for _fn in FUNCTIONS:
             _standard_factory(_fn, _n)
         )
 del _fn, _n
+
+
+def pair_junta(n: int, *, dtype=None) -> Subject:
+    """f = x₀ ∧ x₁ on n inputs (the rest dummies) as ReLU(x₀ + x₁ − 1), with every convention of
+    :func:`circuit` (inputs, targets, zero baseline, truth table from the definition, checked
+    against the network); ``truth["fn"]`` is ``"pair_junta"`` and ``truth["pair"]`` = (0, 1)."""
+    import torch
+
+    _check("junta", n)
+    dtype = dtype or torch.get_default_dtype()
+    model = _symmetric(n, range(2), lambda s: int(s == 2), dtype)
+    inputs = all_inputs(n, dtype)
+    table = [int(k & 3 == 3) for k in range(2**n)]
+    truth_table = torch.tensor(table, dtype=torch.long)
+    with torch.no_grad():
+        if not torch.equal(model(inputs), truth_table.to(dtype).unsqueeze(1)):  # pragma: no cover - a bug guard
+            raise RuntimeError(f"boolean_pairs/and2_{n}: the network disagrees with the truth table.")
+    return Subject(
+        name=f"boolean_pairs/and2_{n}", model=model, inputs=inputs, targets=torch.zeros(2**n, dtype=torch.long),
+        baseline=torch.zeros(n, dtype=dtype), domain=(0.0, 1.0), tags=_BASE_TAGS | {"bias"},
+        truth={"truth_table": truth_table, "fn": "pair_junta", "n": n, "relevant": _relevant(table, n), "pair": (0, 1)},
+        description=_pair_description(n),
+    )  # fmt: skip
+
+
+def _pair_description(n: int) -> str:
+    return f"Boolean circuit: x_0 AND x_1 of {n} inputs (a planted interacting pair plus dummies), exact ReLU network."
+
+
+for _n in STANDARD_N:
+    _factory = functools.partial(pair_junta, _n)
+    _factory.__module__ = __name__
+    _name, _tags = f"boolean_pairs/and2_{_n}", _BASE_TAGS | {"bias"}
+    register_subject(_name, tags=_tags, description=_pair_description(_n))(_factory)
+del _n, _factory, _name, _tags

@@ -327,7 +327,8 @@ def trained(name: str, recipe: Recipe, data: Split) -> Trained:
 def trained_subject(name: str, recipe: Recipe, data: Split, *, domain, tags, description: str, truth=None):
     """The Subject of a trained model: ``recipe`` trained on ``data`` (or loaded from the
     cache), its test split as inputs and targets, the zero baseline, and
-    ``truth["accuracy"]``, ``key`` and ``recipe`` plus any extra ``truth``."""
+    ``truth["accuracy"]``, ``key``, ``recipe`` and ``training_mean`` (the mean training input,
+    for ``method[baseline=mean]``) plus any extra ``truth``."""
     import torch
 
     from attrbench.subjects.registry import Subject
@@ -341,6 +342,7 @@ def trained_subject(name: str, recipe: Recipe, data: Split, *, domain, tags, des
         baseline=torch.zeros(1, *recipe.input_shape, dtype=data.x_test.dtype),
         domain=domain,
         tags=tags,
-        truth={"accuracy": result.accuracy, "key": result.key, "recipe": recipe.as_dict(), **(truth or {})},
+        truth={"accuracy": result.accuracy, "key": result.key, "recipe": recipe.as_dict(),
+               "training_mean": data.x_train.mean(0, keepdim=True), **(truth or {})},  # fmt: skip
         description=description,
     )

@@ -28,6 +28,9 @@ property               what it asserts
 ``derivative``         for a ``differentiable`` method, autograd's Jacobian of
                        ``x ↦ A(x)`` agrees with central finite differences
                        (``torch.autograd.gradcheck``, float64, the first two rows)
+``interactions``       for an order-2 method, ``interactions`` passes the guard ((N, F, F),
+                       finite, symmetric), twice alike, and its diagonal is ``attribute``'s
+                       output (to ``rtol``)
 =====================  ===================================================================
 
 Example (the author's own test file)::
@@ -60,7 +63,7 @@ from attrbench.errors import PluginError
 from attrbench.guard import DETERMINISM_RTOL, Guard, MethodFailure
 
 #: Every property, in the order :meth:`MethodTester.check_all` runs them.
-PROPERTIES = ("call", "dtypes", "determinism", "seed", "batch_independence", "derivative")
+PROPERTIES = ("call", "dtypes", "determinism", "seed", "batch_independence", "derivative", "interactions")
 
 #: Rows of the batch the ``derivative`` property differentiates through (gradcheck costs
 #: two forward calls per input element).
@@ -123,6 +126,23 @@ def default_case(dtype: torch.dtype = torch.float64, device: torch.device | str 
     x = torch.randn(5, 1, 6, 6, generator=gen, dtype=dtype)
     baseline = 0.1 * torch.randn(5, 1, 6, 6, generator=gen, dtype=dtype)
     return Case(net, x, torch.tensor([0, 1, 2, 0, 1]), baseline).to(device=device)
+
+
+def boolean_case(dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> Case:
+    """For methods that require Boolean subjects: the exact majority circuit of 4 inputs
+    (``attrbench.subjects.boolean.circuit``) at all 16 points of {0, 1}⁴, zero baseline."""
+    from attrbench.subjects.boolean import circuit
+
+    s = circuit("majority", 4, dtype=dtype)
+    return Case(s.model, s.inputs, s.targets, s.baseline).to(device=device)
+
+
+def _requires(method) -> frozenset[str]:
+    """The subject tags a registered method (or variant) requires; none for other objects."""
+    try:
+        return methods.default_registry.entry(method.name).requires
+    except Exception:  # an object that is not registered: no requirement known
+        return frozenset()
 
 
 def _resolve(method, params: Mapping[str, Any]):
@@ -225,7 +245,7 @@ class MethodTester:
         """The case every property starts from (built on first use)."""
         if self._case is None:
             if self._given is None:
-                case = default_case()
+                case = boolean_case() if "boolean" in _requires(self.method) else default_case()
             else:
                 model, x, target, baseline = self._given
                 if target is None:
@@ -245,6 +265,7 @@ class MethodTester:
             "seed": self.seeded,
             "batch_independence": self.batch_independent and len(self.case.x) > 1,
             "derivative": bool(getattr(self.method, "differentiable", False)),
+            "interactions": getattr(self.method, "order", 1) == 2,
         }
         return tuple(p for p in PROPERTIES if applies[p])
 
@@ -331,6 +352,23 @@ class MethodTester:
                 "(create_graph=True when x.requires_grad) or register it with differentiable=False",
             )
 
+    def check_interactions(self) -> None:
+        case = self.case
+        try:
+            first, again = (self._guard("interactions").attribute(self.method, case.model, case.x, case.target,
+                                                                  case.baseline, where, pairs=True)
+                            for where in ("first call", "second call"))  # fmt: skip
+        except MethodFailure as exc:
+            raise MethodContractError(str(exc)) from exc
+        diff = _largest_difference(first, again, self.rtol)
+        if diff is not None:
+            self._fail("interactions", f"two calls of interactions() under the same seed differ by {diff:.3g}")
+        single = self._attribute("interactions", case, where="attribute").reshape(len(case.x), -1)
+        diff = _largest_difference(first.diagonal(dim1=1, dim2=2), single, self.rtol)
+        if diff is not None:
+            self._fail("interactions", f"the diagonal of interactions() differs from attribute() by {diff:.3g}; "
+                       "attribute returns the diagonal (attrbench.methods.interactions)")  # fmt: skip
+
     # Plumbing.
 
     def _guard(self, prop: str, seed: int | None = None) -> Guard:
@@ -357,4 +395,7 @@ def check_method_contract(method, **options: Any) -> None:
     MethodTester(method, **options).check_all()
 
 
-__all__ = ["PROPERTIES", "Case", "MethodContractError", "MethodTester", "check_method_contract", "default_case"]
+__all__ = [
+    "PROPERTIES", "Case", "MethodContractError", "MethodTester", "boolean_case", "check_method_contract",
+    "default_case",
+]  # fmt: skip
