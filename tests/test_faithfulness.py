@@ -1,5 +1,5 @@
 """Faithfulness metrics: deletion/insertion (Petsiuk et al. 2018 §4.1), ROAD (Rong et al.
-2022) with noisy linear imputation, and infidelity (Yeh et al. 2019 Def. 2.1). Every
+2022) with noisy linear imputation, and infidelity (Yeh et al. 2019 §2). Every
 expected value is derived independently: by hand, by a per-item loop written from the
 papers' definitions, or by Captum/Quantus on the same inputs."""
 

@@ -9,12 +9,12 @@
   the baseline (insertion). The score is the softmax probability of the target class, and
   each AUC is the trapezoid rule over the fractions k_j/F ∈ [0, 1].
 - :func:`road` — Rong, Leemann, Borisov, Kasneci & Kasneci 2022, "A consistent and
-  efficient evaluation strategy for attribution methods" (ROAD), ICML, §4: the top (MoRF)
+  efficient evaluation strategy for attribution methods" (ROAD), ICML: the top (MoRF)
   or bottom (LeRF) fraction p of the pixels by attribution is removed by noisy linear
   imputation (:mod:`attrbench.checks.imputation`) and the model's accuracy (argmax = target)
   measured at each p of a grid; the softmax probability of the target is kept beside it.
 - :func:`infidelity` — Yeh, Hsieh, Suggala, Inouye & Ravikumar 2019, "On the (in)fidelity
-  and sensitivity of explanations", NeurIPS, Definition 2.1: per sample,
+  and sensitivity of explanations", NeurIPS, §2 (explanation infidelity): per sample,
   E_I[(Iᵀ A − (F(x) − F(x − I)))²] over given perturbations I, F the target logit; with
   ``normalize`` A is first rescaled by the optimal β = E[IᵀA·ΔF] / E[(IᵀA)²] (§2; Captum's
   ``normalize=True``).
@@ -42,13 +42,13 @@ from attrbench.functional import (
 from attrbench.results import Outcome
 from attrbench.suite import Curves, Plot, Suite
 
-#: ROAD's grid of removed fractions (Rong et al. 2022, §5: 10 % to 90 % in steps of 10 %).
+#: ROAD's grid of removed fractions: 10 % to 90 % in steps of 10 %.
 ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 #: The suite's ROAD noise σ as a fraction of the subject's domain width b − a (Rong et
 #: al.'s code adds σ = 0.01 to images normalised per channel, a width of about 4–5).
 ROAD_NOISE = 0.0025
 #: The suite's infidelity perturbations: I ~ N(0, σ² Id), σ = this fraction of the domain
-#: width b − a, drawn per subject (the same I for every method). Yeh et al. (Def. 2.1)
+#: width b − a, drawn per subject (the same I for every method). Yeh et al. (§2)
 #: leave μ_I to the user; a Gaussian is the distribution of Captum's infidelity example.
 INFIDELITY_SIGMA = 0.05
 
@@ -162,7 +162,7 @@ def road(
     batch_size: int | None = DEFAULT_BATCH_SIZE,
     image_shape: tuple[int, ...] | None = None,
 ) -> Road:
-    """ROAD (Rong et al. 2022, §4): for each p in ``fractions`` the round(p·F) most
+    """ROAD (Rong et al. 2022): for each p in ``fractions`` the round(p·F) most
     (MoRF) and least (LeRF) relevant pixels — the stable descending order of
     :func:`feature_ranks`, channels summed — are removed by noisy linear imputation with
     noise N(0, ``noise_std``²), and the model's accuracy and target probability measured.
@@ -225,7 +225,7 @@ def infidelity(
     normalize: bool = False,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
 ) -> Tensor:
-    """Infidelity per sample (Yeh et al. 2019, Definition 2.1), shape (N,):
+    """Infidelity per sample (Yeh et al. 2019, §2), shape (N,):
     mean over the M perturbations I = ``perturbations[i, m]`` (shape (N, M, *x.shape[1:]))
     of (Σ I ⊙ A − (F(x) − F(x − I)))², F(x) = model(x)[target] (the logit). With
     ``normalize`` the attributions of each sample are first scaled by the optimal
@@ -403,11 +403,11 @@ SUITE = Suite(
         "are one feature), are set to the baseline one step at a time starting from x (deletion) or copied "
         "from x into the baseline (insertion); the softmax probability of the target is integrated by the "
         "trapezoid rule over the fraction removed. The row's value is insertion AUC − deletion AUC (↑; both "
-        "AUCs are in the CSV). `road` (Rong et al. 2022, ROAD): the top (MoRF) or bottom (LeRF) 10–90 % of "
+        "AUCs are in the row's details). `road` (Rong et al. 2022, ROAD): the top (MoRF) or bottom (LeRF) 10–90 % of "
         "the pixels are removed by noisy linear imputation from their neighbours, not a constant, and the "
         "model's accuracy measured; the value is the mean LeRF accuracy − the mean MoRF accuracy over the "
         "grid (↑; digits subjects only: imputation needs a pixel grid). `infidelity` (Yeh et al. 2019, "
-        "Def. 2.1): E[(β·IᵀA − (F(x) − F(x − I)))²] on the target logit with the optimal β (scale-free), "
+        "§2): E[(β·IᵀA − (F(x) − F(x − I)))²] on the target logit with the optimal β (scale-free), "
         "I ~ N(0, (0.05·(b − a))²) drawn per subject, the same for every method (↓). The score "
         "`faithfulness` is the mean of the method's `insertion_minus_deletion` and `road_lerf_minus_morf` "
         "rows (↑, in [−1, 1]; 0 is what a map unrelated to the model gets on average, as the random "

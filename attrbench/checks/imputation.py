@@ -1,5 +1,5 @@
 """Noisy linear imputation (Rong et al. 2022, "A consistent and efficient evaluation
-strategy for attribution methods", ICML, §4.2 "ROAD").
+strategy for attribution methods", ICML: "ROAD").
 
 A removed pixel is not set to a constant (which leaks the mask's shape to the model) but
 replaced by the weighted mean of its eight neighbours, x_i = Σ_j w_ij x_j / Σ_j w_ij over
