@@ -56,6 +56,13 @@ class Scale:
     #: samples per subject in the sanity suite's model-randomisation and other-class checks
     #: (Adebayo et al. 2018; None: all of the subject's inputs)
     sanity_samples: int | None
+    #: samples per subject in the faithfulness suite (None: all of the subject's inputs)
+    faithfulness_samples: int | None
+    #: steps S of the deletion and insertion curves (None: one feature per step); with
+    #: S ≥ F every k = 0..F is on the curve, so the AUC is the one-feature-per-step AUC
+    faithfulness_steps: int | None
+    #: perturbations I per sample in the infidelity check (Yeh et al. 2019 set no number)
+    infidelity_perturbations: int
 
 
 SCALES: dict[str, Scale] = {
@@ -67,6 +74,7 @@ SCALES: dict[str, Scale] = {
         influence_samples=8, influence_subsets=2, influence_full_grid=False,
         lipschitz_pairs=8, lipschitz_ascent_steps=3,
         sanity_samples=8,
+        faithfulness_samples=8, faithfulness_steps=16, infidelity_perturbations=16,
     ),
     "standard": Scale(
         "standard", hypothesis_examples=100, max_samples=32,
@@ -76,6 +84,7 @@ SCALES: dict[str, Scale] = {
         influence_samples=64, influence_subsets=20, influence_full_grid=True,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
         sanity_samples=32,
+        faithfulness_samples=32, faithfulness_steps=64, infidelity_perturbations=64,
     ),
     "paper": Scale(
         "paper", hypothesis_examples=500, max_samples=None,
@@ -86,6 +95,7 @@ SCALES: dict[str, Scale] = {
         influence_samples=None, influence_subsets=500, influence_full_grid=True,
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
         sanity_samples=None,
+        faithfulness_samples=None, faithfulness_steps=None, infidelity_perturbations=256,
     ),
 }  # fmt: skip
 SCALE_NAMES = tuple(SCALES)

@@ -78,6 +78,8 @@ class Suite:
     notes: str = ""  # a "Notes" section at the end of the page
     curves: Curves | None = None
     pair_figure: PairFigure | None = None
+    #: Curves of the suite's other checks, each with its own CSV and figures.
+    more_curves: tuple[Curves, ...] = ()
     verdict_matrix: bool = False  # the leaderboard shows this suite's claimed/holds matrix
     #: When set, a method with a verdict row of this suite that does not hold gets this mark
     #: beside its name on every leaderboard page, with a legend line (a sanity suite: such a
@@ -93,6 +95,11 @@ class Suite:
     def holds_rate(self) -> bool:
         """True when the summary score is the fraction of verdict rows that hold."""
         return self.summary_metrics == (HOLDS_RATE,)
+
+    @property
+    def all_curves(self) -> tuple[Curves, ...]:
+        """``curves`` (when set), then ``more_curves``: every curve file of the suite."""
+        return (*((self.curves,) if self.curves is not None else ()), *self.more_curves)
 
     @property
     def score_name(self) -> str:

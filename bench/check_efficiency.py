@@ -1,8 +1,9 @@
 """Efficiency of every check, and where its time goes (pyinstrument profile).
 
-    python bench/check_efficiency.py [--reps 3] [--method saliency] [--out bench/results/check_efficiency.md]
+    python bench/check_efficiency.py [--reps 3] [--method saliency] [--suite NAME]
+                                     [--out bench/results/check_efficiency.md]
 
-Each check of the four suites runs at the standard scale with one method on one subject
+Each check of the suites runs at the standard scale with one method on one subject
 of its suite (listed in the table). Global module hooks log every top-level model pass
 of the check (the subject's model, the surrogate or a network the check builds): its
 batch, and its kind: forward only (the output carries no graph), forward + backward
@@ -43,7 +44,7 @@ from tabulate import tabulate
 
 import harness
 from attrbench import methods, subjects
-from attrbench.checks import axioms, boolean, fragility, sensitivity_n
+from attrbench.checks import axioms, boolean, faithfulness, fragility, sensitivity_n
 from attrbench.checks.context import CheckContext
 from attrbench.checks.lipschitz import lipschitz
 from attrbench.guard import Guard
@@ -66,6 +67,9 @@ CHECKS = [
     (boolean.dummy_recovery, "boolean/junta_8"),
     (boolean.influence_recovery, "boolean/junta_8"),
     (boolean.order_identifiability, "boolean/junta_8"),
+    (faithfulness.deletion_insertion_auc, "digits/cnn_tanh"),
+    (faithfulness.road_accuracy, "digits/cnn_tanh"),
+    (faithfulness.infidelity_normalized, "digits/cnn_tanh"),
 ]
 KINDS = ("f", "fb", "f2b")
 FULL_BATCH = 4096
@@ -248,11 +252,14 @@ def main(argv=None) -> int:
     parser.add_argument("--method", default="saliency")
     parser.add_argument("--profile-seconds", type=float, default=2.0, help="sampled seconds per check (default 2)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "check_efficiency.md")
+    parser.add_argument("--suite", action="append", help="only the checks of this suite (repeatable; default: all)")
     opts = parser.parse_args(argv)
     scale = get_scale("standard")
     method = methods.get(opts.method)
     rows, shares = [], []
     for check_fn, name in CHECKS:
+        if opts.suite and check_fn.info.suite not in opts.suite:
+            continue
         subject = subjects.get(name)
 
         def run(check_fn=check_fn, subject=subject) -> None:

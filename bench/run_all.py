@@ -3,7 +3,7 @@
     python bench/run_all.py [--quick]
 
 Runs, one after the other (each times its contenders side by side in its own process):
-ig_vs_captum.py, sensitivity_n_speed.py, lipschitz_completeness.py, fragility_speed.py,
+ig_vs_captum.py, sensitivity_n_speed.py, faithfulness_speed.py, lipschitz_completeness.py, fragility_speed.py,
 check_efficiency.py, batch_size.py, suite_timing.py (quick scale, serial and ``-n 2``) and
 interactions.py.
 ``versus.py REV`` (a before/after comparison) needs a revision and is run on its own. ``--quick``
@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parent
 SCRIPTS = {
     "ig_vs_captum.py": ["--reps", "3", "--warmup", "1"],
     "sensitivity_n_speed.py": ["--reps", "2"],
+    "faithfulness_speed.py": ["--reps", "2"],
     "lipschitz_completeness.py": ["--reps", "2"],
     "fragility_speed.py": ["--reps", "2"],
     "check_efficiency.py": ["--reps", "1"],

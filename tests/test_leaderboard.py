@@ -100,9 +100,10 @@ def test_ranking_by_hand(lower_fragility):
 
     lines = lb.overall_table(records).splitlines()[2:]
     assert [[c.strip() for c in line.split("|")[1:-1]] for line in lines] == [
-        ["1", "c", "–", "0.875 (#1)", "0.25 (#2)", "–", "–", "–", "1.5"],
-        ["2", "a", "–", "0.5 (#2–3)", "0.125 (#1)", "–", "–", "–", "1.75"],
-        ["3", "b", "–", "0.5 (#2–3)", "0.375 (#3)", "–", "–", "–", "2.75"],
+        # axioms, Sensitivity-n, fragility, then "–" for every later suite (no rows there)
+        ["1", "c", "–", "0.875 (#1)", "0.25 (#2)", *["–"] * (len(SUITES) - 3), "1.5"],
+        ["2", "a", "–", "0.5 (#2–3)", "0.125 (#1)", *["–"] * (len(SUITES) - 3), "1.75"],
+        ["3", "b", "–", "0.5 (#2–3)", "0.375 (#3)", *["–"] * (len(SUITES) - 3), "2.75"],
     ]
 
 
@@ -147,7 +148,8 @@ def test_error_rows_shown_not_ranked():
     table = lb.overall_table(records)
     assert "0.875 (#1)" in table and "0.25 (#2)" in table
     occ_line = next(line for line in table.splitlines() if " occ " in line)
-    assert [c.strip() for c in occ_line.split("|")[1:-1]] == ["–", "occ", "–", "–", "–", "–", "–", "–", "–"]
+    # rank, method, one cell per suite, mean rank: all "–"
+    assert [c.strip() for c in occ_line.split("|")[1:-1]] == ["–", "occ", *["–"] * (len(SUITES) + 1)]
 
     page = lb.render_pages(records)["sensitivity_n.md"]
     shown = "error: " + ("RuntimeError: a | b " + "x" * 100)[:60].replace("|", "\\|")

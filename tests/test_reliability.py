@@ -37,10 +37,11 @@ from zoo_expectations import CAUSES, MARK_ENV  # noqa: E402  (not attrbench_zoo:
 #: are left out for time: tests/test_axioms_checks.py covers guard failures there.
 GOOD = ("saliency", "input_x_gradient")
 SUBJECTS = ("analytic/linear", "digits/mlp_tanh", "boolean/junta_4")
-SUITES = ("axioms", "sensitivity_n", "fragility", "boolean", "sanity")
+SUITES = ("axioms", "sensitivity_n", "fragility", "boolean", "sanity", "faithfulness")
 #: Files rendered from the rows alone (results.jsonl also holds the date).
 RENDERED = ("results.csv", "README.md", "axioms.md", "sensitivity_n.md", "fragility.md", "boolean.md", "sanity.md",
-            "sensitivity_n_curves.csv")  # fmt: skip
+            "faithfulness.md", "sensitivity_n_curves.csv", "faithfulness_curves.csv",
+            "faithfulness_road_curves.csv")  # fmt: skip
 
 
 def run_suites(tmp_path: Path, lb: str, methods, *extra: str, subjects=SUBJECTS, wait: bool = True):

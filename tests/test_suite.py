@@ -25,7 +25,7 @@ def test_subjects_name_exactly_the_checks_of_the_suite(name):
 
 
 def test_suites_are_in_page_order_with_distinct_pages():
-    assert list(SUITES) == ["axioms", "sensitivity_n", "fragility", "boolean", "interactions", "sanity"]
+    assert list(SUITES) == ["axioms", "sensitivity_n", "fragility", "boolean", "interactions", "sanity", "faithfulness"]
     pages = [s.page for s in SUITES.values()]
     assert len(set(pages)) == len(pages) and "README.md" not in pages
 

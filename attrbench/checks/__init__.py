@@ -7,8 +7,11 @@ defines its :class:`attrbench.suite.Suite` as ``SUITE``; ``SUITES`` holds them b
 in the order of the leaderboard pages.
 """
 
-from attrbench.checks import axioms, boolean, fragility, interactions, sanity, sensitivity_n
+from attrbench.checks import axioms, boolean, faithfulness, fragility, interactions, sanity, sensitivity_n
 from attrbench.suite import Suite
 
-_PAGE_ORDER = (axioms.SUITE, sensitivity_n.SUITE, fragility.SUITE, boolean.SUITE, interactions.SUITE, sanity.SUITE)
+_PAGE_ORDER = (
+    axioms.SUITE, sensitivity_n.SUITE, fragility.SUITE, boolean.SUITE, interactions.SUITE, sanity.SUITE,
+    faithfulness.SUITE,
+)  # fmt: skip
 SUITES: dict[str, Suite] = {suite.name: suite for suite in _PAGE_ORDER}

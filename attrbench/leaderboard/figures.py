@@ -1,4 +1,4 @@
-"""The curve files beside the leaderboard pages: for each suite with ``Suite.curves``, a
+"""The curve files beside the leaderboard pages: for each of a suite's ``Suite.all_curves``, a
 long CSV of the curves in its rows' details and figures of them, and for each suite with
 ``Suite.pair_figure`` the figure of the pixel pairs in its rows' details (the ``plots``
 extra: matplotlib; nothing is re-run).
@@ -57,20 +57,18 @@ def render_curves(records: Iterable[Record]) -> dict[str, str | bytes]:
         png = pair_panels(pairs) if pairs else None
         if png is not None:
             files[suite.pair_figure.file] = png
-        curves = suite.curves
-        if curves is None:
-            continue
-        frame = curve_frame([r for r in records if r.suite == suite.name], curves)
-        if frame.empty:
-            continue
-        files[curves.csv] = frame.to_csv(index=False, lineterminator="\n", float_format=lambda v: repr(float(v)))
-        for plot in curves.plots:
-            keys = [plot.panel, plot.line, curves.x]
-            means = frame.groupby(keys, sort=True)[plot.y].mean().reset_index()
-            png = curve_panels(means.dropna(subset=[plot.y]), x=curves.x, y=plot.y,
-                               panel=plot.panel, line=plot.line, xlog=curves.xlog)  # fmt: skip
-            if png is not None:
-                files[plot.file] = png
+        for curves in suite.all_curves:
+            frame = curve_frame([r for r in records if r.suite == suite.name], curves)
+            if frame.empty:
+                continue
+            files[curves.csv] = frame.to_csv(index=False, lineterminator="\n", float_format=lambda v: repr(float(v)))
+            for plot in curves.plots:
+                keys = [plot.panel, plot.line, curves.x]
+                means = frame.groupby(keys, sort=True)[plot.y].mean().reset_index()
+                png = curve_panels(means.dropna(subset=[plot.y]), x=curves.x, y=plot.y,
+                                   panel=plot.panel, line=plot.line, xlog=curves.xlog)  # fmt: skip
+                if png is not None:
+                    files[plot.file] = png
     return files
 
 

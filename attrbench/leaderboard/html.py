@@ -250,15 +250,16 @@ def _suite(records: list[Record], suite: Suite, board: Leaderboard) -> dict[str,
         shown = note if note and any(BELOW_RESOLUTION in value_cell(r) for r in group) else ""
         table = _table(f"{check} · {metric}", cells, board, 0, subjects=range(1, len(cells[0])))
         context["checks"].append((check, metric, table, shown))
-    if suite.curves is not None:
-        frame = figures.curve_frame(rows, suite.curves)
-        if not frame.empty:
-            if suite.curves.table:
-                title, *cells = curve_cells(frame, suite.curves, board.controls)
-                column = suite.curves.table.index("method") if "method" in suite.curves.table else 0
-                context["curves"] = _table(f"{suite.title}: curve means over subjects", tuple(cells), board,
-                                           column, title=title)  # fmt: skip
-            context["figures"] = [(plot.file, plot.caption, figures.available()) for plot in suite.curves.plots]
+    for curves in suite.all_curves:  # Suite.curves, then Suite.more_curves
+        frame = figures.curve_frame(rows, curves)
+        if frame.empty:
+            continue
+        if curves.table and context["curves"] is None:
+            title, *cells = curve_cells(frame, curves, board.controls)
+            column = curves.table.index("method") if "method" in curves.table else 0
+            context["curves"] = _table(f"{suite.title}: curve means over subjects", tuple(cells), board,
+                                       column, title=title)  # fmt: skip
+        context["figures"] += [(plot.file, plot.caption, figures.available()) for plot in curves.plots]
     if suite.pair_figure is not None and figures.pair_rows(rows, suite.pair_figure):
         context["pair_figure"] = (suite.pair_figure, figures.available())
     return context

@@ -408,8 +408,9 @@ def suite_page(records: Iterable[Record], suite: Suite, board: Leaderboard | Non
         note = resolution_note(rows)
         if note and any(BELOW_RESOLUTION in value_cell(r) for r in rows):
             parts.append(note)
-    if suite.curves is not None and not figures.curve_frame(records, suite.curves).empty:
-        parts += ["## Curves", _curves_section(records, suite.curves, board)]
+    drawn = [c for c in suite.all_curves if not figures.curve_frame(records, c).empty]
+    if drawn:
+        parts += ["## Curves", *(_curves_section(records, c, board) for c in drawn)]
     if suite.pair_figure is not None and figures.pair_rows(records, suite.pair_figure):
         parts += [f"## {suite.pair_figure.title}", _figure(suite.pair_figure.caption, suite.pair_figure.file)]
     if suite.notes:

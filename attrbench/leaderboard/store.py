@@ -4,7 +4,7 @@ Files (``attrbench.leaderboard.write_leaderboard``): ``results.jsonl`` is the st
 metadata line (which may hold a date) and then one Record per line. ``results.csv`` (long
 format, ``COLUMNS``), ``README.md`` (overall table and axiom matrix) and one page per suite
 are rendered from the records alone, so the same records give the same bytes; so are a
-suite's curve files (``Suite.curves``: a long CSV of the curves in the rows' details and,
+suite's curve files (``Suite.all_curves``: a long CSV of the curves in the rows' details and,
 with matplotlib, a PNG figure), and the website in ``site/`` (``attrbench.leaderboard.html``),
 which ``replace_directory`` swaps in as a whole. Every file is rendered before any is touched; each then
 goes to a temporary file in the directory and is moved into place with ``os.replace``,
