@@ -90,6 +90,9 @@ class Suite:
     #: that suite's: the interaction methods on the Boolean page).
     shown_on: str = ""
     shown_as: str = ""
+    #: False for a suite of another kind of method (the order-2 interaction methods): its
+    #: scores are shown in the overall table but take no part in the overall rank.
+    overall_rank: bool = True
 
     @property
     def holds_rate(self) -> bool:

@@ -148,8 +148,9 @@ def test_error_rows_shown_not_ranked():
     table = lb.overall_table(records)
     assert "0.875 (#1)" in table and "0.25 (#2)" in table
     occ_line = next(line for line in table.splitlines() if " occ " in line)
-    # rank, method, one cell per suite, mean rank: all "–"
-    assert [c.strip() for c in occ_line.split("|")[1:-1]] == ["–", "occ", *["–"] * (len(SUITES) + 1)]
+    # rank, method, one cell per suite: "–"; mean rank: scored in 0 of the run's 1 overall suite
+    assert [c.strip() for c in occ_line.split("|")[1:-1]] == ["–", "occ", *["–"] * len(SUITES),
+                                                               "not ranked: 0 of 1 suites"]  # fmt: skip
 
     page = lb.render_pages(records)["sensitivity_n.md"]
     shown = "error: " + ("RuntimeError: a | b " + "x" * 100)[:60].replace("|", "\\|")

@@ -197,6 +197,35 @@ def test_overall_mean_rank_uses_replicated_rankings():
     assert {m: s.mean_rank for m, s in standings.items()} == {"a": 1.5, "b": 1.5, "c": 3.0}
 
 
+def test_only_methods_scored_in_every_overall_suite_are_ranked_overall():
+    """a and b have scores in sensitivity_n and fragility; v only in sensitivity_n (a variant
+    run in one suite), and p only in the interactions suite (``overall_rank=False``). By hand:
+    a is 10 above b everywhere, so a is 1 and b is 2 overall, each on both suites; v — though
+    first in sensitivity_n — and p get no overall rank or mean rank, and the table says
+    "not ranked: 1 of 2 suites" and "0 of 2". Without the coverage rule v would average its
+    one rank 1 and share the top."""
+    data = np.random.default_rng(5).normal(size=20)
+    records = []
+    for m, shift in (("a", 10.0), ("b", 0.0)):
+        records += [row(method=m, samples=data + shift),
+                    row("fragility", "fragility", "robustness", m, samples=data + shift)]  # fmt: skip
+    records.append(row(method="v", samples=data + 20.0))
+    records.append(row("interactions", "interaction_recovery", "interaction_spearman", "p", value=0.9))
+    standings = {s.method: s for s in lb.standings(records)}
+    assert board_ranks(standings) == {"a": (1, 1), "b": (2, 2), "v": None, "p": None}
+    assert {m: (s.covered, s.required) for m, s in standings.items()} == {
+        "a": (2, 2), "b": (2, 2), "v": (1, 2), "p": (0, 2)}
+    assert [s.method for s in lb.standings(records)] == ["a", "b", "v", "p"]
+    assert lb.analyse(records).suites["sensitivity_n"].ranks["v"] == (1, 1)  # its suite rank stays
+    table = lb.overall_table(records)
+    assert cells(table, "v")[0] == "–" and cells(table, "v")[-1] == "not ranked: 1 of 2 suites"
+    assert cells(table, "p")[-1] == "not ranked: 0 of 2 suites"
+
+
+def board_ranks(standings):
+    return {m: s.rank for m, s in standings.items()}
+
+
 # ---------------------------------------------------------------------------- controls
 
 
@@ -327,7 +356,7 @@ def test_old_results_jsonl_still_loads_and_renders(tmp_path):
     lb.write_leaderboard(tmp_path, records, {})
     page = (tmp_path / "sensitivity_n.md").read_text(encoding="utf-8")
     assert cells(page, "saliency")[:3] == ["1", "saliency", "0.5"] and cells(page, "random")[0] == "control"
-    assert "stored without their per-sample values" in page
+    assert "No row here keeps per-sample values" in page
     assert {r.method: r.ci_low for r in lb.read_results(tmp_path / "results.jsonl")[1]} == {"random": 0.25,
                                                                                           "saliency": 0.5}
 

@@ -229,7 +229,10 @@ def test_the_committed_results_render_with_every_method_and_suite(browser, tmp_p
     methods = {r.method for r in rows}
     assert {html.card_of(m) for m in methods} | {html.page_of(s) for s in SUITES.values()} <= names
     suites = {r.suite for r in rows}
-    assert images == sum(len(s.curves.plots) for s in SUITES.values() if s.curves and s.name in suites)
+    # every figure of a suite in the file: each curve set's plots, and the pixel-pair figure
+    expected = sum(len(c.plots) for s in SUITES.values() if s.name in suites for c in s.all_curves)
+    expected += sum(1 for s in SUITES.values() if s.name in suites and s.pair_figure is not None)
+    assert images == expected
     visit(browser, site / "index.html")
     listed = {a.text.split(" ")[0] for a in browser.find_elements(By.CSS_SELECTOR, "table a[href^='method-']")}
     assert listed == methods

@@ -449,7 +449,14 @@ SUITE = Suite(
         "wᵀI for Gaussian I, so they are not 0: infidelity rewards the map that predicts the effect of "
         "*its* perturbation distribution. "
         "Deletion and insertion favour those same maps: they order features by their contribution "
-        "wᵢxᵢ, which is what removing them changes."
+        "wᵢxᵢ, which is what removing them changes.\n\n"
+        "**Why the gradient and SmoothGrad score below the random control.** They rank pixels by "
+        "sensitivity ∂F/∂xᵢ, ignoring the sign of xᵢ − x′ᵢ. The digits inputs lie in [−1, 1] with the "
+        "baseline 0, so many of their top pixels have xᵢ < x′ᵢ and a negative first-order contribution "
+        "∂F/∂xᵢ·(xᵢ − x′ᵢ): deleting them raises the target's probability, and the ink that carries the "
+        "class comes late in their order. Their |·| (`saliency`) and the maps that multiply by xᵢ − x′ᵢ "
+        "do not have this problem. It is a property of the metric's question (contribution, not "
+        "sensitivity), not an error of these methods."
     ),
     curves=Curves(
         "deletion_insertion", ("fraction", "removed", "deletion", "insertion"), "faithfulness_curves.csv",

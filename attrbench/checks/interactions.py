@@ -242,6 +242,7 @@ SUITE = Suite(
         "digits (target: their label) of each method on digits/mlp3x256_relu, drawn on the mean digit; "
         "numbered by rank, wider for larger mean |I_ij| (the top_pixel_pairs rows' details).",
     ),
+    overall_rank=False,
     shown_on="boolean.md",
     shown_as="Interaction methods (order 2)",
     notes=(

@@ -3,10 +3,9 @@ verdict matrix, and one page per suite, rendered from the records alone (the sam
 give the same bytes). How scores, intervals, ranks, controls and marks are made:
 :mod:`attrbench.leaderboard.ranking`; how to read them: docs/leaderboards.md.
 
-Every table lists the contestants first and the controls (kind "control") under a rule
-row; a value is shown as ``value [low, high]`` (its 95 % interval; the value alone where
-it is exact), and a residual below its check's ``CheckInfo.resolution`` as
-``< resolution``.
+Every table lists the contestants first and the controls (kind "control") under a rule row; a value is
+shown as ``value [low, high]`` (its 95 % interval; the value alone where it is exact), and a residual
+below its check's ``CheckInfo.resolution`` as ``< resolution``.
 """
 
 from __future__ import annotations
@@ -126,6 +125,8 @@ def overall_cells(board: Leaderboard) -> Cells:
         mean = "–"
         if standing.mean_rank is not None:
             mean = value_with_interval(standing.mean_rank, *standing.mean_rank_interval)
+        elif not standing.control and standing.required:
+            mean = f"not ranked: {standing.covered} of {standing.required} suites"
         if standing.control:
             control_rows.append([CONTROL, display_name(standing.method, board), *cells, "–"])
         else:
@@ -224,11 +225,8 @@ def variants_note(records: Iterable[Record]) -> str | None:
         if r.options and r.method not in seen:
             options = ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
             seen[r.method] = f"`{r.method}` = `{r.base_method or r.method}` with {options}"
-    if not seen:
-        return None
-    return "Variants (a method with non-default options, `attrbench.methods.variants`): " + "; ".join(
-        seen[m] for m in sorted(seen)
-    ) + "."
+    listed = "; ".join(seen[m] for m in sorted(seen))
+    return f"Variants (a method with non-default options, `attrbench.methods.variants`): {listed}." if seen else None
 
 
 def main_page(records: Iterable[Record], partial: str = "", board: Leaderboard | None = None) -> str:
@@ -254,9 +252,10 @@ def main_page(records: Iterable[Record], partial: str = "", board: Leaderboard |
         "(the value alone where it is exact), its rank there (#1 is best; ↑ higher is better, ↓ lower) and "
         "its marks against the controls. A rank range such as #2–4 means the data cannot separate the "
         "method from its neighbours: two methods are separated when the 95 % interval of the paired "
-        "bootstrap difference of their scores excludes 0. `rank` orders the methods by their mean rank "
-        "over the suites where they have a score, with the same rule applied to bootstrap replicates of "
-        f"the mean rank. Error rows are shown on the suite pages and never ranked. How to read all of this: "
+        "bootstrap difference of their scores excludes 0. `rank` orders the methods scored in every "
+        "first-order suite by their mean rank there, with the same rule applied to bootstrap replicates of "
+        "the mean rank; a method scored in fewer suites keeps its suite ranks but has no overall rank. "
+        f"Error rows are shown on the suite pages and never ranked. How to read all of this: "
         f"{DOCS}. Suites: {links}.",
         overall_table(records, board=board),
         *legends(board, {r.method for r in records}),
@@ -287,8 +286,9 @@ def summary_rule(ranking: SuiteRanking) -> str:
     )
     if not ranking.sampled:
         text += (
-            ". These rows were stored without their per-sample values, so every interval is degenerate and "
-            "any difference separates: rerun the suite to get intervals"
+            ". No row here keeps per-sample values (exact values, e.g. enumerated over every input of a "
+            "circuit, or rows stored without their per-sample values), so every interval is degenerate and "
+            "any difference separates"
         )
     return text
 

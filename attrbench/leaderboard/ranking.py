@@ -18,8 +18,13 @@ range 1 + (methods told apart above it) … k − (methods told apart below it),
 when it is told apart from every other. In an exact suite the difference is the exact
 difference, so equal scores are ties and every other pair is told apart. Overall, each
 bootstrap replicate ranks every suite (ties share their average rank); a method's mean
-rank over the suites where it has a score is then a replicate of its mean rank, and mean
-ranks are told apart by the same paired rule (lower is better).
+rank over the overall suites is then a replicate of its mean rank, and mean ranks are told
+apart by the same paired rule (lower is better). The overall suites are those with
+``Suite.overall_rank`` that scored a contestant in this run (else every suite that did).
+Only a method with a score in every overall suite is ranked overall: a mean over
+different suites is no comparison, so a method scored in fewer (a variant run in one
+suite, a method that needs images, an interaction method) keeps its suite scores and
+ranks but gets no overall rank, and the table says how many suites it covers.
 
 Controls. Methods of kind ``control`` (``Record.kind``; the method registry for rows
 stored without it) are references, not contestants: they get scores and intervals but no
@@ -228,8 +233,10 @@ class Standing:
     ranks: dict[str, tuple[int, int]]  # suite name -> rank range there (contestants only)
     mean_rank: float | None  # mean over its suites of its rank (ties averaged); None for a control
     mean_rank_interval: tuple[float, float] | None
-    rank: tuple[int, int] | None  # the overall rank range; None for a control or a method without scores
+    rank: tuple[int, int] | None  # the overall rank range; None for a control or a method not ranked overall
     control: bool = False
+    covered: int = 0  # overall suites where the method has a score
+    required: int = 0  # overall suites in the run
 
 
 @dataclass(frozen=True)
@@ -251,15 +258,17 @@ def analyse(records: Iterable[Record]) -> Leaderboard:
     contestants = sorted(methods - refs)
     mid = {name: s.midranks() for name, s in suites.items()}
     points = {name: s.point_midranks() for name, s in suites.items()}
+    scored = [name for name, s in suites.items() if s.contestants]
+    required = [name for name in scored if SUITES[name].overall_rank] or scored
+    covered = {m: sum(m in points[name] for name in required) for m in contestants}
     mean_reps, mean_points = {}, {}
     for method in contestants:
-        own = [name for name in suites if method in points[name]]
-        if own:
-            mean_reps[method] = np.mean([mid[name][method] for name in own], axis=0)
-            mean_points[method] = float(np.mean([points[name][method] for name in own]))
+        if required and covered[method] == len(required):
+            mean_reps[method] = np.mean([mid[name][method] for name in required], axis=0)
+            mean_points[method] = float(np.mean([points[name][method] for name in required]))
     overall = intervals.rank_ranges({m: mean_reps[m] for m in order(mean_points, "lower")}, "lower")
     ranked = order(mean_points, "lower")
-    unranked = [m for m in contestants if m not in mean_points]
+    unranked = sorted((m for m in contestants if m not in mean_points), key=lambda m: (-covered[m], m))
     standings = [
         Standing(
             method,
@@ -269,6 +278,8 @@ def analyse(records: Iterable[Record]) -> Leaderboard:
             _bounds(mean_points[method], mean_reps[method]) if method in mean_points else None,
             overall.get(method),
             control=method in refs,
+            covered=covered.get(method, 0),
+            required=len(required),
         )
         for method in [*ranked, *unranked, *sorted(refs & methods)]
     ]
