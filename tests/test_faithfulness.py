@@ -267,6 +267,20 @@ def test_conjugate_gradients_equal_the_sparse_lu_solve_in_float64():
         linear_imputation(img, removed, solver="qr")
 
 
+def test_conjugate_gradients_that_never_meet_their_tolerance_fall_back_to_lu(monkeypatch):
+    """With a tolerance of 0 the CG loop runs out of steps (4·H·W) and the LU solves the
+    systems: the result is still the LU's (up to float64 rounding)."""
+    from attrbench.checks import imputation
+
+    monkeypatch.setattr(imputation, "CG_TOLERANCE", 0.0)
+    g = gen(12)
+    img = torch.randn(3, 1, 3, 4, generator=g, dtype=torch.float64)
+    removed = torch.rand(3, 3, 4, generator=g) < 0.5
+    removed[:, 0, 0] = False
+    cg, lu = linear_imputation(img, removed, solver="cg"), linear_imputation(img, removed, solver="lu")
+    assert float((cg - lu).abs().max()) <= 1e-12 * float(img.abs().max())
+
+
 def test_noise_only_on_removed_pixels_and_seeded():
     img = torch.zeros(2, 1, 6, 6)
     removed = torch.rand(2, 6, 6, generator=gen(5)) < 0.5

@@ -133,22 +133,22 @@ def _conjugate_gradients(images: Tensor, removed: Tensor) -> Tensor:
     with vectors over all H·W pixels that are zero off U (module docstring)."""
     b, c, h, w = images.shape
     weights = stencil(h, w).to(images.device)
+    system = torch.diag(weights.sum(1)) - weights  # D − W over all pixels; masked by u below
     u = removed.reshape(b, 1, h * w).to(torch.float64).expand(b, c, h * w).reshape(b * c, h * w)
     kept = images.to(torch.float64).reshape(b * c, h * w) * (1 - u)
-    u_diagonal = u * weights.sum(1)  # u ⊙ D
-    r = u * (kept @ weights.T)  # right-hand side W_UK x_K, and the residual at x_U = 0
+    r = u * (kept @ weights)  # right-hand side W_UK x_K, and the residual at x_U = 0 (W is symmetric)
     x, p = torch.zeros_like(r), r
     rr = torch.linalg.vecdot(r, r)[:, None]
-    stop, tiny = CG_TOLERANCE**2 * rr, torch.finfo(torch.float64).tiny
+    stop = CG_TOLERANCE**2 * rr
     for _ in range(4 * h * w):  # at most H·W steps in exact arithmetic; a margin for rounding
         active = rr > stop  # frozen systems take α = β = 0: x and r stay, p = r
         if not bool(active.any()):
             break
-        ap = torch.addcmul(u_diagonal * p, u, p @ weights.T, value=-1)  # (D − W) p on U
-        alpha = active * rr / torch.linalg.vecdot(p, ap)[:, None].clamp_min(tiny)
+        ap = u * (p @ system)  # (D − W_UU) p on U, as p is zero off U
+        alpha = torch.where(active, rr / torch.linalg.vecdot(p, ap)[:, None], 0.0)
         x, r = torch.addcmul(x, alpha, p), torch.addcmul(r, alpha, ap, value=-1)
         rn = torch.linalg.vecdot(r, r)[:, None]
-        p, rr = torch.addcmul(r, active * rn / rr.clamp_min(tiny), p), rn
+        p, rr = torch.addcmul(r, torch.where(active, rn / rr, 0.0), p), rn
     else:
         return linear_imputation(images, removed, solver="lu")  # not reached for SPD systems; LU is exact
     return (kept + x).reshape(b, c, h, w).to(images.dtype)
