@@ -42,9 +42,9 @@ from attrbench.functional import (
 from attrbench.results import Outcome
 from attrbench.suite import Curves, Plot, Suite
 
-#: Points per forward pass by default: on the digits CNN (one torch thread) passes of 256–512
-#: inputs cost about 0.67× per input what passes of 1024 do (bench/README.md, faithfulness);
-#: the MLPs lose little (≤ 0.15 ms per 4160 points against 1024).
+#: Points per forward pass by default: on the digits CNNs (one torch thread) passes of 256 or
+#: 512 inputs cost about 0.7× per input what passes of 1024 do (bench/README.md, faithfulness);
+#: the MLPs lose little (≤ 0.5 ms per 4160 points against 1024).
 BATCH_SIZE = 512
 #: ROAD's grid of removed fractions: 10 % to 90 % in steps of 10 %.
 ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -173,9 +173,9 @@ def road(
 
     ``x`` is (N, C, H, W); flat inputs (N, D) of images (an MLP's) take ``image_shape``
     (C, H, W) or (H, W), and the model still sees them flat. Every (sample, order,
-    fraction) image is imputed and evaluated in one chunked stream: per chunk one
-    block-diagonal sparse system (:func:`attrbench.checks.imputation.linear_imputation`)
-    and one forward pass. The noise is drawn for all images at once from ``generator``,
+    fraction) image is imputed and evaluated in one chunked stream: per chunk one batched
+    imputation (:func:`attrbench.checks.imputation.linear_imputation`, conjugate gradients
+    up to 256 pixels, sparse LU above) and one forward pass. The noise is drawn for all images at once from ``generator``,
     so the result does not depend on ``batch_size``."""
     t = as_targets(target, len(x), x.device)
     flat = x
@@ -439,7 +439,7 @@ SUITE = Suite(
         "differences).\n\n"
         "**ROAD** measures accuracy (argmax = target), as Rong et al. do; the target probabilities are in "
         "each row's details. The imputation is the authors' (8 neighbours, weights 1/6 and 1/12, one "
-        "sparse linear system per image, here one block-diagonal system per chunk of images); its noise "
+        "linear system per image, here solved for a chunk of images at once); its noise "
         "σ = 0.0025·(b − a) corresponds to their σ = 0.01 on images normalised to a width of about 4. It "
         "equals Quantus' `noisy_linear_imputation` with the noise off.\n\n"
         "**Infidelity** equals Captum's `infidelity(normalize=True)` when Captum's `perturb_func` returns "
