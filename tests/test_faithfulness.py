@@ -228,13 +228,15 @@ def fa_neighbours():
     return [(dr, dq, 1 / 6 if dr == 0 or dq == 0 else 1 / 12) for dr in (-1, 0, 1) for dq in (-1, 0, 1) if dr or dq]
 
 
-def test_batched_imputation_matches_per_image_dense_solves_and_quantus():
-    """Random images and masks: the block-diagonal sparse solve equals a dense solve per
-    image and Quantus' noisy_linear_imputation (Rong et al.'s code) with its noise off."""
+@pytest.mark.parametrize("solver", ["cg", "lu"])
+def test_batched_imputation_matches_per_image_dense_solves_and_quantus(solver):
+    """Random images and masks: both batched solvers (conjugate gradients, block-diagonal
+    sparse LU) equal a dense solve per image and Quantus' noisy_linear_imputation (Rong et
+    al.'s code) with its noise off."""
     g = gen(4)
     img = torch.randn(3, 2, 5, 6, generator=g)
     removed = torch.rand(3, 5, 6, generator=g) < 0.6
-    ours = linear_imputation(img, removed)
+    ours = linear_imputation(img, removed, solver=solver)
     assert ours == pytest.approx(dense_imputation(img, removed), abs=1e-5)
     assert ours[~removed[:, None].expand_as(img)].tolist() == img[~removed[:, None].expand_as(img)].tolist()
     from_quantus = pytest.importorskip("quantus.functions.perturb_func")
@@ -242,6 +244,41 @@ def test_batched_imputation_matches_per_image_dense_solves_and_quantus():
         idx = np.flatnonzero(removed[i].numpy().reshape(-1))
         theirs = from_quantus.noisy_linear_imputation(img[i].numpy(), idx, noise=0.0)
         assert ours[i].numpy() == pytest.approx(theirs, abs=1e-5)
+
+
+def test_conjugate_gradients_equal_the_sparse_lu_solve_in_float64():
+    """The two solvers of the same SPD systems in float64 (LU is exact up to rounding): CG
+    stops at a relative residual of 1e-10, so the solutions agree to 1e-8 of the image's
+    range (a margin of 100 for the systems' condition number); masks from 1 to H·W − 1
+    removed pixels, one image per row of the batch. Each CG system is frozen once it
+    converges, so an image alone takes the same steps as in the batch (equal up to the
+    matrix product's rounding, which may block a batch differently)."""
+    g = gen(11)
+    img = torch.randn(40, 2, 8, 8, generator=g, dtype=torch.float64)
+    removed = torch.rand(40, 8, 8, generator=g) < torch.linspace(0.02, 0.98, 40)[:, None, None]
+    removed[:, 0, 0], removed[0, 4, 4], removed[-1] = False, True, True
+    removed[-1, 7, 7] = False
+    cg, lu = linear_imputation(img, removed, solver="cg"), linear_imputation(img, removed, solver="lu")
+    assert float((cg - lu).abs().max()) <= 1e-8 * float(img.abs().max())
+    alone = linear_imputation(img[5:6], removed[5:6], solver="cg")
+    assert float((alone - cg[5:6]).abs().max()) <= 1e-12 * float(img.abs().max())
+    assert torch.equal(linear_imputation(img, removed), cg)  # 64 pixels: the default is CG
+    with pytest.raises(InvalidOptionError, match="solver"):
+        linear_imputation(img, removed, solver="qr")
+
+
+def test_conjugate_gradients_that_never_meet_their_tolerance_fall_back_to_lu(monkeypatch):
+    """With a tolerance of 0 the CG loop runs out of steps (4·H·W) and the LU solves the
+    systems: the result is still the LU's (up to float64 rounding)."""
+    from attrbench.checks import imputation
+
+    monkeypatch.setattr(imputation, "CG_TOLERANCE", 0.0)
+    g = gen(12)
+    img = torch.randn(3, 1, 3, 4, generator=g, dtype=torch.float64)
+    removed = torch.rand(3, 3, 4, generator=g) < 0.5
+    removed[:, 0, 0] = False
+    cg, lu = linear_imputation(img, removed, solver="cg"), linear_imputation(img, removed, solver="lu")
+    assert float((cg - lu).abs().max()) <= 1e-12 * float(img.abs().max())
 
 
 def test_noise_only_on_removed_pixels_and_seeded():

@@ -16,31 +16,51 @@ definite whenever at least one pixel of the image is kept. Gaussian noise N(0, �
 added to the imputed values only (the "noisy" of the name; σ = 0.01 in the authors' code
 for normalised images).
 
-Batched: the systems of every image of a batch are one block-diagonal sparse system,
-assembled with vectorised index arithmetic (no loop over pixels or images) and solved by
-one sparse LU factorisation (SuperLU, ``scipy.sparse.linalg.splu``) in float64 for all
-channels at once.
+Batched, in float64, two solvers for the same systems (``solver=None`` picks by the pixel
+count H·W):
+
+- ``"cg"`` (H·W ≤ :data:`CG_MAX_PIXELS`, e.g. 8×8 digits): conjugate gradients on every
+  (image, channel) system at once, matrix-free but for one dense (H·W, H·W) stencil matrix
+  W shared by all images (one matrix product per iteration; the removed set enters as a
+  mask). Each system stops when its residual ‖r‖ ≤ :data:`CG_TOLERANCE` · ‖W_UK x_K‖ and
+  is frozen thereafter, so it takes the same steps whatever else is in the batch.
+- ``"lu"`` (larger grids, where a dense stencil would be H·W squared): the systems of
+  every image are one block-diagonal sparse system, assembled with vectorised index
+  arithmetic (no loop over pixels or images) and solved by one sparse LU factorisation
+  (SuperLU, ``scipy.sparse.linalg.splu``) for all channels at once.
+
+Both agree to float32 rounding (tests/test_faithfulness.py); bench/faithfulness_speed.py
+times them side by side.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from attrbench.errors import InputShapeError
+from attrbench.errors import InputShapeError, InvalidOptionError
 
 #: (row offset, column offset, weight) of the eight neighbours (Rong et al.'s code).
 NEIGHBOURS = (
     (-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6),
     (-1, -1, 1 / 12), (-1, 1, 1 / 12), (1, -1, 1 / 12), (1, 1, 1 / 12),
 )  # fmt: skip
+#: Largest H·W solved by conjugate gradients on a dense stencil (``solver=None``); above
+#: it, sparse LU (the dense stencil grows as (H·W)²: 0.5 MiB at 16×16).
+CG_MAX_PIXELS = 256
+#: Conjugate gradients stop at ‖r‖ ≤ this · ‖right-hand side‖ (float64), per system.
+CG_TOLERANCE = 1e-10
+SOLVERS = ("cg", "lu")
 
 
-def linear_imputation(images: Tensor, removed: Tensor) -> Tensor:
+def linear_imputation(images: Tensor, removed: Tensor, *, solver: str | None = None) -> Tensor:
     """``images`` (B, C, H, W) with the pixels where ``removed`` (B, H, W) is True replaced
     by the solution of the neighbour-mean system of the module docstring (no noise); the
-    other pixels are returned unchanged. InputShapeError when an image has every pixel
+    other pixels are returned unchanged. ``solver`` is ``"cg"``, ``"lu"`` or None (``"cg"``
+    up to :data:`CG_MAX_PIXELS` pixels). InputShapeError when an image has every pixel
     removed (its system is singular: there is nothing to impute from)."""
     if images.dim() != 4 or removed.shape != (images.shape[0], *images.shape[2:]):
         raise InputShapeError(
@@ -54,9 +74,13 @@ def linear_imputation(images: Tensor, removed: Tensor) -> Tensor:
             "an image has every pixel removed, so noisy linear imputation has no kept neighbour to impute "
             "from; remove a fraction of the pixels below 1."
         )
-    out = images.detach().clone()
+    if solver not in (None, *SOLVERS):
+        raise InvalidOptionError(f"solver={solver!r}: pass one of {SOLVERS}, or None to choose by the pixel count.")
     if not mask.any():
-        return out
+        return images.detach().clone()
+    if solver == "cg" or (solver is None and h * w <= CG_MAX_PIXELS):
+        return _conjugate_gradients(images.detach(), removed.detach())
+    out = images.detach().clone()
     pixels = images.detach().cpu().double().numpy().transpose(0, 2, 3, 1).reshape(b * h * w, c)
     flat = mask.reshape(-1)
     unknown = np.flatnonzero(flat)  # global pixel index g = (image · H + row) · W + column
@@ -89,6 +113,45 @@ def linear_imputation(images: Tensor, removed: Tensor) -> Tensor:
     filled = out.reshape(b, c, h * w)
     filled[image, :, pixel] = torch.as_tensor(solution, dtype=out.dtype, device=out.device)
     return out
+
+
+@lru_cache(maxsize=8)
+def stencil(h: int, w: int) -> Tensor:
+    """The (H·W, H·W) float64 matrix of neighbour weights w_ij (row i: pixel i's neighbours
+    inside the image), pixels numbered row-major."""
+    row, col = np.divmod(np.arange(h * w), w)
+    matrix = np.zeros((h * w, h * w))
+    for dr, dc, weight in NEIGHBOURS:
+        inside = (row + dr >= 0) & (row + dr < h) & (col + dc >= 0) & (col + dc < w)
+        i = np.flatnonzero(inside)
+        matrix[i, i + dr * w + dc] = weight
+    return torch.from_numpy(matrix)
+
+
+def _conjugate_gradients(images: Tensor, removed: Tensor) -> Tensor:
+    """The ``"cg"`` solver: (D − W_UU) x_U = W_UK x_K for every (image, channel) at once,
+    with vectors over all H·W pixels that are zero off U (module docstring)."""
+    b, c, h, w = images.shape
+    weights = stencil(h, w).to(images.device)
+    system = torch.diag(weights.sum(1)) - weights  # D − W over all pixels; masked by u below
+    u = removed.reshape(b, 1, h * w).to(torch.float64).expand(b, c, h * w).reshape(b * c, h * w)
+    kept = images.to(torch.float64).reshape(b * c, h * w) * (1 - u)
+    r = u * (kept @ weights)  # right-hand side W_UK x_K, and the residual at x_U = 0 (W is symmetric)
+    x, p = torch.zeros_like(r), r
+    rr = torch.linalg.vecdot(r, r)[:, None]
+    stop = CG_TOLERANCE**2 * rr
+    for _ in range(4 * h * w):  # at most H·W steps in exact arithmetic; a margin for rounding
+        active = rr > stop  # frozen systems take α = β = 0: x and r stay, p = r
+        if not bool(active.any()):
+            break
+        ap = u * (p @ system)  # (D − W_UU) p on U, as p is zero off U
+        alpha = torch.where(active, rr / torch.linalg.vecdot(p, ap)[:, None], 0.0)
+        x, r = torch.addcmul(x, alpha, p), torch.addcmul(r, alpha, ap, value=-1)
+        rn = torch.linalg.vecdot(r, r)[:, None]
+        p, rr = torch.addcmul(r, torch.where(active, rn / rr, 0.0), p), rn
+    else:
+        return linear_imputation(images, removed, solver="lu")  # not reached for SPD systems; LU is exact
+    return (kept + x).reshape(b, c, h, w).to(images.dtype)
 
 
 def noisy_linear_imputation(
