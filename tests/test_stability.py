@@ -18,7 +18,7 @@ import pytest
 
 from attrbench.cli import main
 from attrbench.errors import StabilityError
-from attrbench.leaderboard import write_leaderboard
+from attrbench.leaderboard import analyse, read_results, write_leaderboard
 from attrbench.results import Record
 from attrbench.stability import OVERALL, check_seeds, compare_files, kendall_tau
 
@@ -82,14 +82,19 @@ def test_two_seeds_tau_per_suite_and_overall_with_the_control_left_out(tmp_path)
 
 def test_identical_files_give_tau_one_everywhere(tmp_path):
     """The committed leaderboard against a copy of itself: τ = 1 in every suite and
-    overall, nothing moved; the labels are the paths (both files are seed 0)."""
+    overall, nothing moved, every scored contestant compared (per suite: the page's
+    contestants with a score; overall: the methods with an overall rank, from the
+    leaderboard's own analysis); the labels are the paths (both files are seed 0)."""
     copy = tmp_path / "copy" / "results.jsonl"
     copy.parent.mkdir()
     shutil.copy(COMMITTED, copy)
     report = compare_files([COMMITTED, copy])
     assert {x.ranking for x in report.agreements} >= {"axioms", "sensitivity_n", "fragility", "boolean", OVERALL}
+    board = analyse(read_results(COMMITTED)[1])
+    compared = {name: len(s.contestants) for name, s in board.suites.items()}
+    compared[OVERALL] = sum(st.mean_rank is not None for st in board.standings if not st.control)
     for x in report.agreements:
-        assert x.tau == pytest.approx(1.0, abs=1e-12) and x.moved == () and x.methods >= 10, x  # ties: C/√(…) rounds
+        assert x.tau == pytest.approx(1.0, abs=1e-12) and x.moved == () and x.methods == compared[x.ranking], x
     assert report.labels == (str(COMMITTED), str(copy))
     assert "none: every ranking is the same." in report.to_markdown()
 
