@@ -9,6 +9,7 @@ convention, the baseline convention and the chunking live in one place.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Iterator
 
 import torch
@@ -296,3 +297,17 @@ def smooth_surrogate(model: nn.Module, beta: float = SURROGATE_BETA) -> tuple[nn
             if isinstance(child, nn.ReLU):
                 setattr(parent, name, nn.Softplus(beta=beta))
     return surrogate.eval(), count
+
+
+def bit_masks(codes: Tensor, n: int) -> Tensor:
+    """Bool (len(codes), n): bit i of the integer ``codes[k]`` — whether i is in the subset it
+    codes, or x_i of the point of {0, 1}ⁿ it codes."""
+    return ((codes[:, None] >> torch.arange(n, device=codes.device)) & 1).bool()
+
+
+def seeded_generator(seed: int, subject: str, what: str) -> torch.Generator:
+    """A CPU generator seeded from the run's seed, a subject's name and ``what`` alone: the
+    draws every method of a subject meets (shared attacks, ROAD's noise, infidelity's
+    perturbations) are the same."""
+    digest = hashlib.sha256(f"{seed}:{subject}:{what}".encode()).hexdigest()
+    return torch.Generator(device="cpu").manual_seed(int(digest[:15], 16))

@@ -30,7 +30,7 @@ from tabulate import tabulate
 
 import harness
 from attrbench import methods, subjects
-from attrbench.functional import evaluate
+from attrbench.functional import bit_masks, evaluate
 from attrbench.methods import interactions as inter
 from attrbench.subjects.boolean import circuit
 
@@ -51,7 +51,7 @@ def exact_speed(samples: int, reps: int) -> tuple[str, dict]:
     x = heaviest_inputs(c, samples)
     n = 12
     codes = torch.arange(2**n)
-    masks = inter.coalition_masks(codes, n)
+    masks = bit_masks(codes, n)
 
     def ours():
         return inter.exact_interactions(c.model, x, 0, None, "shapley_interaction")

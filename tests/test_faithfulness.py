@@ -13,6 +13,7 @@ from torch import nn
 from attrbench.checks import faithfulness as fa
 from attrbench.checks.imputation import linear_imputation, noisy_linear_imputation
 from attrbench.errors import InputShapeError, InvalidOptionError, UnsupportedModelError
+from attrbench.functional import seeded_generator
 
 
 def gen(seed=0):
@@ -478,9 +479,9 @@ def test_every_method_meets_the_same_draws_and_rows_are_reproducible():
     from attrbench import methods, subjects
 
     s = subjects.get("digits/cnn_relu")
-    one = fa.subject_generator(quick_ctx(seed=0, test_seed=1), s, "infidelity")
-    two = fa.subject_generator(quick_ctx(seed=0, test_seed=2), s, "infidelity")
-    other = fa.subject_generator(quick_ctx(seed=1, test_seed=1), s, "infidelity")
+    one = seeded_generator(quick_ctx(seed=0, test_seed=1).seed, s.name, "infidelity")
+    two = seeded_generator(quick_ctx(seed=0, test_seed=2).seed, s.name, "infidelity")
+    other = seeded_generator(quick_ctx(seed=1, test_seed=1).seed, s.name, "infidelity")
     draws = [torch.randn(5, generator=g) for g in (one, two, other)]
     assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
     a = fa.road_accuracy(methods.get("saliency"), s, quick_ctx(test_seed=1))

@@ -46,6 +46,7 @@ from attrbench.attacks.interpretation import (
     random_sign,
     run_interpretation_attack,
 )
+from attrbench.functional import seeded_generator
 from attrbench.guard import Guard
 
 #: The differentiable surrogates of the transfer attacks, each with its default options.
@@ -80,12 +81,6 @@ class Perturbation:
     surrogate: int = 0
 
 
-def generator_for(seed: int, subject: str, attack: str) -> torch.Generator:
-    """A CPU generator seeded from the run's seed, the subject's name and the attack only."""
-    digest = hashlib.sha256(f"{seed}:{subject}:{attack}".encode()).hexdigest()
-    return torch.Generator(device="cpu").manual_seed(int(digest[:15], 16))
-
-
 def clear_cache() -> None:
     """Forget every cached perturbation (tests)."""
     _CACHE.clear()
@@ -93,13 +88,13 @@ def clear_cache() -> None:
 
 def random_perturbation(subject: str, model, x: Tensor, *, grid: Grid, domain) -> Perturbation:
     """Random sign noise at every ε of the grid (rows ε-major), drawn from
-    ``generator_for(seed, subject, "random")``; cached."""
+    ``seeded_generator(seed, subject, "random")``; cached."""
 
     def compute() -> Perturbation:
         eps = torch.as_tensor(grid.epsilon, dtype=x.dtype, device=x.device)
         x_t, radius, low, high = ball(x, eps, domain)
         labels = predicted_labels(model, x_t)
-        gen = generator_for(grid.seed, subject, "random")
+        gen = seeded_generator(grid.seed, subject, "random")
         x_adv, moved, note = random_sign(model, x_t, labels, radius, low, high, grid.steps, gen)
         return Perturbation(x_adv, moved, note)
 
@@ -120,7 +115,7 @@ def transfer_perturbation(surrogate: str, kind: str, subject: str, model, x: Ten
         result: AttackResult = run_interpretation_attack(
             methods.get(surrogate), model, x, target, kind=kind, epsilon=list(grid.epsilon), steps=grid.steps,
             step_size=list(grid.step_size), k=grid.k, baseline=baseline,
-            generator=generator_for(grid.seed, subject, f"{kind}@{surrogate}"), domain=domain,
+            generator=seeded_generator(grid.seed, subject, f"{kind}@{surrogate}"), domain=domain,
             image_shape=image_shape, guard=guard,
         )  # fmt: skip
         rows = result.x_adv.reshape(-1, *x.shape[1:])

@@ -30,6 +30,7 @@ import torch
 from attrbench.attacks.prediction import subcube_nonconstant
 from attrbench.checks.context import CheckContext, check
 from attrbench.errors import InputShapeError, InvalidOptionError
+from attrbench.functional import bit_masks
 from attrbench.results import Outcome
 from attrbench.suite import Suite
 
@@ -40,7 +41,7 @@ MAX_EXACT_N = 12
 def subset_masks(codes: np.ndarray, n: int) -> np.ndarray:
     """Bool (len(codes), n): row j says which variables the subset coded as the integer
     ``codes[j]`` (bit i: i ∈ S) holds."""
-    return ((np.asarray(codes)[:, None] >> np.arange(n)) & 1).astype(bool)
+    return bit_masks(torch.as_tensor(np.asarray(codes)), n).numpy()
 
 
 def popcounts(n: int) -> np.ndarray:

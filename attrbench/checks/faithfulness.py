@@ -26,7 +26,6 @@ forward pass, ``attrbench.functional.chunks``; :data:`BATCH_SIZE` by default).
 
 from __future__ import annotations
 
-import hashlib
 from typing import NamedTuple
 
 import torch
@@ -37,7 +36,7 @@ from attrbench.checks.imputation import linear_imputation
 from attrbench.checks.sensitivity_n import feature_attributions, groups_channels
 from attrbench.errors import InputShapeError, InvalidOptionError, UnsupportedModelError
 from attrbench.functional import (
-    as_targets, check_scores, check_target_range, chunks, evaluate, expand_baseline,
+    as_targets, check_scores, check_target_range, chunks, evaluate, expand_baseline, seeded_generator,
 )  # fmt: skip
 from attrbench.results import Outcome
 from attrbench.suite import Curves, Plot, Suite
@@ -280,13 +279,6 @@ def infidelity_from_terms(dots: Tensor, drops: Tensor, normalize: bool = False) 
 # ------------------------------------------------------------------------------- the suite
 
 
-def subject_generator(ctx: CheckContext, subject, what: str) -> torch.Generator:
-    """A CPU generator seeded from the run's seed, the subject and ``what``: the draws every
-    method of a subject meets (ROAD's noise, infidelity's perturbations) are the same."""
-    digest = hashlib.sha256(f"{ctx.seed}:{subject.name}:{what}".encode()).hexdigest()
-    return torch.Generator(device="cpu").manual_seed(int(digest[:15], 16))
-
-
 def _steps(n_features: int, steps: int | None) -> int | None:
     return None if steps is None or steps >= n_features else steps
 
@@ -347,7 +339,7 @@ def road_accuracy(method, subject, ctx: CheckContext) -> Outcome:
     attr = ctx.attribute(method, subject.model, x, t, b, where="road")
     lo, hi = subject.domain
     r = road(subject.model, x, t, attr, noise_std=ROAD_NOISE * (hi - lo), image_shape=image_shape(subject, x),
-             generator=subject_generator(ctx, subject, "road"))  # fmt: skip
+             generator=seeded_generator(ctx.seed, subject.name, "road"))  # fmt: skip
     morf, lerf = r.morf_correct.double().mean(1), r.lerf_correct.double().mean(1)
     gap = lerf - morf
     return Outcome(
@@ -379,7 +371,7 @@ def infidelity_normalized(method, subject, ctx: CheckContext) -> Outcome:
     attr = ctx.attribute(method, subject.model, x, t, b, where="infidelity")
     lo, hi = subject.domain
     shape = (len(x), ctx.scale.infidelity_perturbations, *x.shape[1:])
-    noise = torch.randn(shape, generator=subject_generator(ctx, subject, "infidelity"), dtype=x.dtype)
+    noise = torch.randn(shape, generator=seeded_generator(ctx.seed, subject.name, "infidelity"), dtype=x.dtype)
     perturbations = (INFIDELITY_SIGMA * (hi - lo) * noise).to(x.device)
     dots, drops = infidelity_terms(subject.model, x, t, attr, perturbations)
     value, raw = infidelity_from_terms(dots, drops, normalize=True), infidelity_from_terms(dots, drops)

@@ -130,9 +130,14 @@ def replicates(samples: Sequence | None, rule: str | None, key: tuple, seed: int
     if samples is None or rule is None or len(samples) < 2 or value is None:
         return constant
     a = as_array(samples)
-    idx = resample_indices(len(a), key, seed, n_boot)
+    return _over_resamples(a, resample_indices(len(a), key, seed, n_boot), lambda r: _apply(rule, r))
+
+
+def _over_resamples(a: np.ndarray, idx: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn`` of the resampled ``a[idx]`` (B, S, ...) -> (B, ...), built in chunks of at most
+    ``CHUNK_ELEMENTS`` values and concatenated over the resamples."""
     step = max(1, CHUNK_ELEMENTS // max(1, a.size))
-    return np.concatenate([_apply(rule, a[idx[i : i + step]]) for i in range(0, n_boot, step)])
+    return np.concatenate([fn(a[idx[i : i + step]]) for i in range(0, len(idx), step)])
 
 
 def row_key(record: Record) -> tuple:
@@ -168,10 +173,9 @@ def min_of_means_interval(samples: Sequence, key: tuple, seed: int, level: float
     columns = a.shape[1]
     col_level = 1 - (1 - level) / columns
     idx = resample_indices(len(a), key, seed, n_boot)
-    step = max(1, CHUNK_ELEMENTS // max(1, a.size))
     with warnings.catch_warnings():  # an all-NaN resampled column: NaN, no warning
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.concatenate([np.nanmean(a[idx[i : i + step]], axis=1) for i in range(0, n_boot, step)])
+        means = _over_resamples(a, idx, lambda r: np.nanmean(r, axis=1))  # (n_boot, A)
     bounds = np.array([interval(means[:, c], col_level) for c in range(columns)])  # (A, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from attrbench.errors import InvalidOptionError, MethodParameterError, PluginError
-from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, evaluate_hybrids, expand_baseline
+from attrbench.functional import DEFAULT_BATCH_SIZE, as_targets, bit_masks, evaluate_hybrids, expand_baseline
 
 #: Pairwise interaction indices an order-2 method may name as what it estimates (``index``).
 INTERACTION_INDICES = ("shapley_interaction", "banzhaf_interaction", "shapley_taylor")
@@ -82,11 +82,6 @@ def symmetry_gap(pairs: Tensor) -> float:
 # -- exact indices by enumeration ---------------------------------------------------------
 
 
-def coalition_masks(codes: Tensor, features: int) -> Tensor:
-    """Bool (len(codes), features): bit i of ``codes[k]`` says whether feature i is in S."""
-    return ((codes[:, None] >> torch.arange(features, device=codes.device)) & 1).bool()
-
-
 def check_exact_size(features: int) -> None:
     if features > MAX_EXACT_FEATURES:
         raise InvalidOptionError(
@@ -106,7 +101,7 @@ def coalition_values(model, x, target, baseline, batch_size: int | None = DEFAUL
     codes = torch.arange(2**features)
 
     def members(s: slice) -> Tensor:
-        return coalition_masks(codes[s], features)
+        return bit_masks(codes[s], features)
 
     return evaluate_hybrids(model, x, b, t, members, 2**features, batch_size).T.double()
 
@@ -141,7 +136,7 @@ def indices_from_moebius(m: Tensor, index: str) -> Tensor:
     """The (N, F, F) matrix of ``index`` from Möbius coefficients m (N, 2^F): I_ij off the
     diagonal, the order-1 terms on it."""
     features = int(round(math.log2(m.shape[-1])))
-    masks = coalition_masks(torch.arange(2**features, device=m.device), features).double()
+    masks = bit_masks(torch.arange(2**features, device=m.device), features).double()
     w2, w1 = index_weights(index, masks.sum(1))
     pairs = torch.einsum("nt,ti,tj->nij", m * w2, masks, masks)
     first = (m * w1) @ masks

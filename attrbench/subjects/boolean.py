@@ -275,8 +275,9 @@ def all_inputs(n: int, dtype=None):
     """All 2^n points of {0, 1}^n; row k has x_i = (k >> i) & 1."""
     import torch
 
-    k = torch.arange(2**n).unsqueeze(1)
-    return ((k >> torch.arange(n)) & 1).to(dtype or torch.get_default_dtype())
+    from attrbench.functional import bit_masks
+
+    return bit_masks(torch.arange(2**n), n).to(dtype or torch.get_default_dtype())
 
 
 def _relevant(table: list[int], n: int) -> list[int]:
