@@ -215,3 +215,14 @@ def test_train_command_trains_then_reads_the_cache(tmp_path, monkeypatch, capsys
     assert first[1].split()[:3] == ["tabular/breast_cancer_mlp", second[1].split()[1], "no"]
     assert second[1].split()[2] == "yes"
     assert cli.main(["train", "nothing/*"]) == 2
+
+
+def test_resnet_reloads_from_the_cache(built):
+    """The ResNet's cache file (BatchNorm's int64 ``num_batches_tracked`` included) loads
+    back into an equal model: the second build comes from the cache with the same state."""
+    split, _ = shapes.data()
+    again = training.trained("shapes/resnet", shapes.RECIPES["shapes/resnet"], split)
+    assert again.from_cache and again.accuracy == built["shapes/resnet"].truth["accuracy"]
+    first, second = built["shapes/resnet"].model.state_dict(), again.model.state_dict()
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    assert not again.model.training
