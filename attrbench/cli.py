@@ -279,6 +279,7 @@ def _train(args: argparse.Namespace) -> int:
         names = default_registry.available(patterns)
     if not names:
         raise CLIError(f"no subject matches {' '.join(patterns)}; `attrbench list subjects` shows them.")
+    # A model came from the cache when its file was there before and was not rewritten.
     before = {p: p.stat().st_mtime_ns for p in (cache_dir() / "models").glob("*.pt")}
     rows = []
     for name in names:
