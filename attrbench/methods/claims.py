@@ -37,6 +37,7 @@ SUBJECT_TAGS = {
     "boolean": "Boolean circuit subject",
     "image": "inputs are images (N, C, H, W)",
     "monotone": "F is non-decreasing from the baseline to the input",
+    "large": "a larger subject (28×28 or 32×32 images): run only at the scales that name it (attrbench.scales)",
 }
 
 @dataclass(frozen=True)
