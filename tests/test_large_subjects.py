@@ -139,3 +139,17 @@ def test_every_standard_glob_names_a_registered_large_subject():
         pytest.skip("no subject tagged 'large' is registered yet (issue 22, item 1)")
     for glob in SCALES["standard"].large_subjects:
         assert fnmatch.filter(large, glob), f"standard's large_subjects glob {glob!r} matches no large subject"
+
+
+@pytest.mark.parametrize("scale", ["quick", "standard", "paper"])
+def test_docs_table_of_large_subjects_is_the_presets(scale):
+    """docs/suites.md's "Subjects at each scale" table lists each preset's globs ("none" for
+    (), "all (`*`)" for ("*",), else the globs in backticks)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "suites.md").read_text(encoding="utf-8")
+    lines = text[text.index("| scale | large subjects | why |") :].splitlines()[2:5]
+    (row,) = [line.strip("|").split("|") for line in lines if line.startswith(f"| `{scale}`")]
+    globs = SCALES[scale].large_subjects
+    shown = "none" if not globs else "all (`*`)" if globs == ("*",) else ", ".join(f"`{g}`" for g in globs)
+    assert row[1].strip() == shown
