@@ -37,7 +37,7 @@ SUBJECT_TAGS = {
     "boolean": "Boolean circuit subject",
     "image": "inputs are images (N, C, H, W)",
     "monotone": "F is non-decreasing from the baseline to the input",
-    "large": "input of >= 784 features: the suites run it only at the scales that list it (Scale.large_subjects)",
+    "large": "input of >= 784 features: the suites run it only at the scales that list it",
     "residual": "skip connections add a block's input to its output (out = f(x) + x)",
     "batchnorm": "BatchNorm layers (an affine map per channel in eval mode)",
 }
