@@ -52,6 +52,7 @@ class BenchSession:
         self.timeout = config.getoption("attrbench_timeout")
         memory = config.getoption("attrbench_memory")
         self.memory = memory * 2**30 if memory else default_memory_limit()
+        self.explicit_subjects = bool(config.getoption("subject"))
         self.subject_patterns = config.getoption("subject") or ["*"]
         self.leaderboard_dir = config.getoption("leaderboard_dir")
         self.write = not config.getoption("no_leaderboard")
@@ -102,12 +103,18 @@ class BenchSession:
         subjects carrying every tag a method ``requires``; only methods of ``order`` (1: the
         first-order checks; 2: interaction checks, marked ``attrbench_order(2)``). The pseudo-subject ``generated``
         (hypothesis-drawn cases, attrbench.checks.generated) comes last where both the
-        test's patterns and --subject match it, for methods that require no tag."""
+        test's patterns and --subject match it, for methods that require no tag.
+
+        A subject tagged ``large`` runs only where the scale's ``large_subjects`` match it
+        (``Scale.runs_subject``), unless --subject is given: then the subjects its patterns
+        match run at any scale, as the user named them (docs/cli.md)."""
         from attrbench.checks.generated import GENERATED, matches_generated
         from attrbench.methods import default_registry as method_registry
 
         allowed = set(self.subjects.available(self.subject_patterns))
         chosen = [s for s in self.subjects.available(patterns) if s in allowed]
+        if not self.explicit_subjects:
+            chosen = [s for s in chosen if self.scale.runs_subject(s, self.subjects.entries[s].tags)]
         names = [m for m in self.methods if method_registry.entry(m).order == order]
         found = [
             (m, s)

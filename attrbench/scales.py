@@ -3,11 +3,21 @@
 ``quick`` is for CI (the whole benchmark in minutes on 2 cores), ``standard`` is the
 default and produces the committed leaderboards, ``paper`` uses the papers' sample counts.
 Suites read every size from the preset; nothing else branches on the scale's name.
+
+Subjects tagged :data:`LARGE_TAG` (28×28 and 32×32 images, issue 22) run only at the
+scales whose ``large_subjects`` globs name them: none at ``quick``, a representative
+subset at ``standard``, all at ``paper`` (``attrbench.pytest_plugin.BenchSession.pairs``;
+an explicit ``--subject`` overrides it, docs/cli.md).
 """
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+#: The subject tag of the subjects a scale runs only where ``Scale.large_subjects`` names them.
+LARGE_TAG = "large"
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,17 @@ class Scale:
     faithfulness_steps: int | None
     #: perturbations I per sample in the infidelity check (Yeh et al. 2019 set no number)
     infidelity_perturbations: int
+    #: registry globs of the subjects tagged ``large`` this scale runs (each suite still runs
+    #: only the subjects its checks name); a large subject no glob matches is left out
+    #: unless ``--subject`` names it. quick: none (CI in minutes); standard: a
+    #: representative subset within its time budget; paper: all
+    large_subjects: tuple[str, ...]
+
+    def runs_subject(self, name: str, tags: Iterable[str]) -> bool:
+        """Whether the suites run the subject ``name`` with ``tags`` at this scale by
+        default: every subject not tagged :data:`LARGE_TAG`, and the large ones that
+        ``large_subjects`` matches."""
+        return LARGE_TAG not in tags or any(fnmatch.fnmatchcase(name, glob) for glob in self.large_subjects)
 
 
 SCALES: dict[str, Scale] = {
@@ -75,6 +96,7 @@ SCALES: dict[str, Scale] = {
         lipschitz_pairs=8, lipschitz_ascent_steps=3,
         sanity_samples=8,
         faithfulness_samples=8, faithfulness_steps=16, infidelity_perturbations=16,
+        large_subjects=(),
     ),
     "standard": Scale(
         "standard", hypothesis_examples=100, max_samples=32,
@@ -85,6 +107,7 @@ SCALES: dict[str, Scale] = {
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
         sanity_samples=32,
         faithfulness_samples=32, faithfulness_steps=64, infidelity_perturbations=64,
+        large_subjects=("digits28/cnn_relu", "shapes/resnet"),
     ),
     "paper": Scale(
         "paper", hypothesis_examples=500, max_samples=None,
@@ -96,6 +119,7 @@ SCALES: dict[str, Scale] = {
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
         sanity_samples=None,
         faithfulness_samples=None, faithfulness_steps=None, infidelity_perturbations=256,
+        large_subjects=("*",),
     ),
 }  # fmt: skip
 SCALE_NAMES = tuple(SCALES)
