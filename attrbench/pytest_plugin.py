@@ -98,15 +98,15 @@ class BenchSession:
             self._provenance[method_name] = method_provenance(method_registry.entry(method_name).obj)
         return self._provenance[method_name]
 
-    def pairs(self, patterns: tuple[str, ...], order: int = 1) -> list[tuple[str, str]]:
+    def pairs(self, patterns: tuple[str, ...], order: int = 1, where: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """(method, subject) pairs for a suite test: its subjects ∩ --subject, and only the
         subjects carrying every tag a method ``requires``; only methods of ``order`` (1: the
         first-order checks; 2: interaction checks, marked ``attrbench_order(2)``). The pseudo-subject ``generated``
         (hypothesis-drawn cases, attrbench.checks.generated) comes last where both the
         test's patterns and --subject match it, for methods that require no tag.
 
-        A subject tagged ``large`` runs only where the scale's ``large_subjects`` match it
-        (``Scale.runs_subject``), unless --subject is given: then the subjects its patterns
+        A subject tagged ``large`` runs only where the scale's ``large_subjects`` match it in
+        the test's suite or check (``where``; ``Scale.runs_subject``), unless --subject is given: then the subjects its patterns
         match run at any scale, as the user named them (docs/cli.md)."""
         from attrbench.checks.generated import GENERATED, matches_generated
         from attrbench.methods import default_registry as method_registry
@@ -114,7 +114,7 @@ class BenchSession:
         allowed = set(self.subjects.available(self.subject_patterns))
         chosen = [s for s in self.subjects.available(patterns) if s in allowed]
         if not self.explicit_subjects:
-            chosen = [s for s in chosen if self.scale.runs_subject(s, self.subjects.entries[s].tags)]
+            chosen = [s for s in chosen if self.scale.runs_subject(s, self.subjects.entries[s].tags, where)]
         names = [m for m in self.methods if method_registry.entry(m).order == order]
         found = [
             (m, s)
@@ -234,8 +234,18 @@ def pytest_generate_tests(metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("attrbench_subjects")
     patterns = tuple(marker.args) if marker else ("*",)
     order = metafunc.definition.get_closest_marker("attrbench_order")
-    pairs = _session(metafunc.config).pairs(patterns, order.args[0] if order else 1)
+    pairs = _session(metafunc.config).pairs(patterns, order.args[0] if order else 1, _places(metafunc))
     metafunc.parametrize(("method_name", "subject_name"), pairs, ids=[f"{m}-{s}" for m, s in pairs])
+
+
+def _places(metafunc) -> tuple[str, ...]:
+    """Where a suite test runs, as ``Scale.large_subjects`` qualifies its entries: each suite
+    marker's name and ``suite.check`` (the test function's name without ``test_``)."""
+    from attrbench.checks import SUITES
+
+    check = metafunc.function.__name__.removeprefix("test_")
+    suites = [mark.name for mark in metafunc.definition.iter_markers() if mark.name in SUITES]
+    return (*suites, *(f"{suite}.{check}" for suite in suites))
 
 
 def _test_seed(seed: int, item) -> int:

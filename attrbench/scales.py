@@ -73,17 +73,30 @@ class Scale:
     faithfulness_steps: int | None
     #: perturbations I per sample in the infidelity check (Yeh et al. 2019 set no number)
     infidelity_perturbations: int
-    #: registry globs of the subjects tagged ``large`` this scale runs (each suite still runs
-    #: only the subjects its checks name); a large subject no glob matches is left out
-    #: unless ``--subject`` names it. quick: none (CI in minutes); standard: a
-    #: representative subset within its time budget; paper: all
+    #: the subjects tagged ``large`` this scale runs, each entry a registry glob, optionally
+    #: qualified by where it applies: ``"glob"`` (every suite), ``"suite:glob"`` (that
+    #: suite's checks) or ``"suite.check:glob"`` (one check). Each suite still runs only the
+    #: subjects its checks name; a large subject no entry matches is left out unless
+    #: ``--subject`` names it. quick: none (CI in minutes); standard: a representative
+    #: subset within its time budget (docs/suites.md says which and why); paper: all
     large_subjects: tuple[str, ...]
+    #: samples of a large subject every check takes at most (None: the check's own count);
+    #: the subsets, steps and perturbations per sample are the scale's as for any subject
+    large_samples: int | None = None
 
-    def runs_subject(self, name: str, tags: Iterable[str]) -> bool:
-        """Whether the suites run the subject ``name`` with ``tags`` at this scale by
-        default: every subject not tagged :data:`LARGE_TAG`, and the large ones that
-        ``large_subjects`` matches."""
-        return LARGE_TAG not in tags or any(fnmatch.fnmatchcase(name, glob) for glob in self.large_subjects)
+    def runs_subject(self, name: str, tags: Iterable[str], where: Iterable[str] = ()) -> bool:
+        """Whether the suites run the subject ``name`` with ``tags`` by default, in a test of
+        the suite and check named in ``where`` (e.g. ``("faithfulness", "faithfulness.road")``):
+        every subject not tagged :data:`LARGE_TAG`, and the large ones an entry of
+        ``large_subjects`` matches, unqualified or qualified by one of ``where``."""
+        if LARGE_TAG not in tags:
+            return True
+        places = set(where)
+        for entry in self.large_subjects:
+            place, _, glob = entry.rpartition(":")
+            if (not place or place in places) and fnmatch.fnmatchcase(name, glob):
+                return True
+        return False
 
 
 SCALES: dict[str, Scale] = {
@@ -101,13 +114,15 @@ SCALES: dict[str, Scale] = {
     "standard": Scale(
         "standard", hypothesis_examples=100, max_samples=32,
         n_subsets=100, sensitivity_n_samples=64, sensitivity_n_grid=12,
-        fragility_samples=8, fragility_epsilons=(0.01, 0.02, 0.05), fragility_steps=15, fragility_step=0.1,
+        fragility_samples=8, fragility_epsilons=(0.02, 0.05), fragility_steps=8, fragility_step=0.2,
         fragility_topk=0.1, fragility_spsa_steps=2, fragility_spsa_directions=1, fragility_spsa_c=0.25,
         influence_samples=64, influence_subsets=20, influence_full_grid=True,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
         sanity_samples=32,
         faithfulness_samples=32, faithfulness_steps=64, infidelity_perturbations=64,
-        large_subjects=("digits28/cnn_relu", "shapes/resnet"),
+        large_subjects=("sensitivity_n:digits28/cnn_relu", "sanity:digits28/cnn_relu",
+                        "faithfulness:digits28/cnn_relu", "faithfulness.localisation:shapes/cnn"),
+        large_samples=4,
     ),
     "paper": Scale(
         "paper", hypothesis_examples=500, max_samples=None,

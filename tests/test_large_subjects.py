@@ -10,6 +10,7 @@ the real presets."""
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 
@@ -115,17 +116,34 @@ def test_collected_suite_tests_follow_the_scale_and_subject_options(pytester, sc
 
 
 def test_presets_run_no_large_subject_quickly_a_subset_at_standard_and_all_at_paper():
-    """``Scale.runs_subject`` on names and tags: an untagged subject runs at every scale; a
-    large one never at quick, at standard only where its globs match, at paper always."""
+    """``Scale.runs_subject`` on names, tags and places: an untagged subject runs at every
+    scale; a large one never at quick, at standard only where an entry matches it in the
+    test's suite or check, at paper always."""
     quick, standard, paper = (SCALES[name] for name in ("quick", "standard", "paper"))
     assert quick.large_subjects == () and paper.large_subjects == ("*",)
     for scale in (quick, standard, paper):
         assert scale.runs_subject("digits/cnn_relu", {"relu", "image"})
-    chosen, other = standard.large_subjects[0], "shapes/not_in_the_subset"
-    assert not any(fnmatch.fnmatchcase(other, glob) for glob in standard.large_subjects)
-    assert not quick.runs_subject(chosen, {LARGE_TAG})
-    assert standard.runs_subject(chosen, {LARGE_TAG}) and not standard.runs_subject(other, {LARGE_TAG})
+    place, _, chosen = standard.large_subjects[0].rpartition(":")
+    other = "shapes/not_in_the_subset"
+    assert not quick.runs_subject(chosen, {LARGE_TAG}, (place,))
+    assert standard.runs_subject(chosen, {LARGE_TAG}, (place,))
+    assert not standard.runs_subject(other, {LARGE_TAG}, (place,))
     assert paper.runs_subject(chosen, {LARGE_TAG}) and paper.runs_subject(other, {LARGE_TAG})
+
+
+def test_qualified_entries_apply_only_to_their_suite_or_check():
+    """"suite:glob" applies in that suite's tests, "suite.check:glob" in that check's only,
+    an unqualified glob everywhere (the rule of ``Scale.large_subjects``' comment)."""
+    scale = dataclasses.replace(
+        SCALES["standard"], large_subjects=("sanity:big/a", "faithfulness.localisation:big/b", "big/c")
+    )
+    tags = {LARGE_TAG}
+    assert scale.runs_subject("big/a", tags, ("sanity", "sanity.model_randomization"))
+    assert not scale.runs_subject("big/a", tags, ("faithfulness", "faithfulness.road"))
+    assert scale.runs_subject("big/b", tags, ("faithfulness", "faithfulness.localisation"))
+    assert not scale.runs_subject("big/b", tags, ("faithfulness", "faithfulness.road"))
+    assert scale.runs_subject("big/c", tags, ("fragility", "fragility.fragility"))
+    assert scale.runs_subject("big/c", tags)
 
 
 def test_every_standard_glob_names_a_registered_large_subject():
@@ -137,8 +155,9 @@ def test_every_standard_glob_names_a_registered_large_subject():
     large = [n for n, e in default_registry.entries.items() if LARGE_TAG in e.tags]
     if not large:
         pytest.skip("no subject tagged 'large' is registered yet (issue 22, item 1)")
-    for glob in SCALES["standard"].large_subjects:
-        assert fnmatch.filter(large, glob), f"standard's large_subjects glob {glob!r} matches no large subject"
+    for entry in SCALES["standard"].large_subjects:
+        glob = entry.rpartition(":")[2]
+        assert fnmatch.filter(large, glob), f"standard's large_subjects entry {entry!r} matches no large subject"
 
 
 @pytest.mark.parametrize("scale", ["quick", "standard", "paper"])
