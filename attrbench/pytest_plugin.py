@@ -106,8 +106,9 @@ class BenchSession:
         test's patterns and --subject match it, for methods that require no tag.
 
         A subject tagged ``large`` runs only where the scale's ``large_subjects`` match it in
-        the test's suite or check (``where``; ``Scale.runs_subject``), unless --subject is given: then the subjects its patterns
-        match run at any scale, as the user named them (docs/cli.md)."""
+        the test's suite or check (``where``; ``Scale.runs_subject``), unless --subject is
+        given: then the subjects its patterns match run at any scale, as the user named
+        them (docs/cli.md)."""
         from attrbench.checks.generated import GENERATED, matches_generated
         from attrbench.methods import default_registry as method_registry
 

@@ -94,9 +94,10 @@ def main() -> None:
     for small, large in PAIRS:
         for row in compare(records, lambda s, small=small: s == small, lambda s, large=large: s == large):
             paired.append([f"{small} → {large}", *row])
+    shown = args.results.relative_to(ROOT) if args.results.is_relative_to(ROOT) else args.results
     parts = [
         "# Separation of methods: small subjects → larger subjects",
-        f"`python bench/separation.py {args.results.relative_to(ROOT) if args.results.is_relative_to(ROOT) else args.results}`"
+        f"`python bench/separation.py {shown}`"
         f" — {harness.machine()}; rows of scale {metadata.get('scale', '?')}, seed {metadata.get('seed', '?')}.",
         "Each cell is *small → larger*: the spread of the contestants' suite scores over the rows on the "
         "small subjects, then over the rows on the subjects tagged `large` (same methods, controls left out).",

@@ -40,7 +40,6 @@ SUBJECT_TAGS = {
     "monotone": "F is non-decreasing from the baseline to the input",
     "large": "input of >= 784 features: the suites run it only at the scales that list it",
     "residual": "skip connections add a block's input to its output (out = f(x) + x)",
-    "batchnorm": "BatchNorm layers (an affine map per channel in eval mode)",
 }
 
 @dataclass(frozen=True)
