@@ -68,8 +68,8 @@ def linear_imputation(images: Tensor, removed: Tensor, *, solver: str | None = N
     """``images`` (B, C, H, W) with the pixels where ``removed`` (B, H, W) is True replaced
     by the solution of the neighbour-mean system of the module docstring (no noise); the
     other pixels are returned unchanged. ``solver`` is ``"cg"``, ``"banded"``, ``"lu"`` or
-    None (``"cg"`` up to :data:`CG_MAX_PIXELS` pixels, ``"banded"`` above). InputShapeError when an image has every pixel
-    removed (its system is singular: there is nothing to impute from)."""
+    None (``"cg"`` up to :data:`CG_MAX_PIXELS` pixels, ``"banded"`` above). InputShapeError
+    when an image has every pixel removed (its system is singular: nothing to impute from)."""
     if images.dim() != 4 or removed.shape != (images.shape[0], *images.shape[2:]):
         raise InputShapeError(
             f"linear imputation needs images (B, C, H, W) and a mask (B, H, W); got {tuple(images.shape)} "
