@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from attrbench.heap import keep_freed_memory
 from attrbench.options import add_pytest_options
 
 _STATE = pytest.StashKey["BenchSession"]()
@@ -46,6 +47,7 @@ class BenchSession:
 
         self.config = config
         self.threads = pin_threads()
+        keep_freed_memory()  # no page faults for every chunk's activations (attrbench/heap.py)
         self.scale = get_scale(config.getoption("attrbench_scale"))
         self.seed = config.getoption("attrbench_seed")
         self.device = config.getoption("attrbench_device")

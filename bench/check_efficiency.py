@@ -161,15 +161,18 @@ def inputs_for(p: Pass, rows: int | None = None) -> torch.Tensor:
     return torch.rand(((rows or p.shape[0]), *p.shape[1:]), generator=gen, dtype=p.dtype)
 
 
-def per_example_costs(passes: list[Pass], reps: int = 5) -> dict[tuple[int, str], float]:
-    """Seconds per example of ``FULL_BATCH`` rows in chunks of the fastest of ``CHUNKS``,
+def per_example_costs(
+    passes: list[Pass], reps: int = 5, rows: int = FULL_BATCH, sizes: tuple[int, ...] = CHUNKS,
+    clock=time.perf_counter,
+) -> dict[tuple[int, str], float]:
+    """Seconds per example of ``rows`` rows in chunks of the fastest of ``sizes``,
     per (model, kind) logged: the model's best batched throughput."""
     costs = {}
     for p in {(id(p.model), p.kind): p for p in passes}.values():
-        x = inputs_for(p, FULL_BATCH)
-        chunked = {size: chunked_passes(p.model, x, p.kind, size) for size in CHUNKS}
-        times = harness.interleaved_medians(chunked, reps, warmup=1)
-        costs[id(p.model), p.kind] = min(times.values()) / FULL_BATCH
+        x = inputs_for(p, rows)
+        chunked = {size: chunked_passes(p.model, x, p.kind, size) for size in sizes}
+        times = harness.interleaved_medians(chunked, reps, warmup=1, clock=clock)
+        costs[id(p.model), p.kind] = min(times.values()) / rows
     return costs
 
 

@@ -24,10 +24,19 @@ def machine(*libraries: str) -> str:
     ])  # fmt: skip
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict[str, float]:
+def load() -> str:
+    """The machine's load average now (1, 5 and 15 minutes): how busy the shared cores were."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min) on {os.cpu_count()} CPUs"
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, float]:
     """Median seconds of each function over ``reps`` rounds after ``warmup`` untimed
     rounds; each round runs all of them, in reversed order every other round, so load
-    on the machine hits every contender alike."""
+    on the machine hits every contender alike. ``clock``: wall time by default;
+    ``time.process_time`` (this process's CPU time) where other jobs share the cores."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -35,9 +44,9 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], reps: int, warmup:
     names = list(fns)
     for rep in range(reps):
         for name in names if rep % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
+            start = clock()
             fns[name]()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
 

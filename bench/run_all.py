@@ -4,8 +4,9 @@
 
 Runs, one after the other (each times its contenders side by side in its own process):
 ig_vs_captum.py, sensitivity_n_speed.py, faithfulness_speed.py, lipschitz_completeness.py, fragility_speed.py,
-check_efficiency.py, batch_size.py, suite_timing.py (quick scale, serial and ``-n 2``) and
-interactions.py.
+check_efficiency.py, batch_size.py, suite_timing.py (quick scale, serial and ``-n 2``),
+interactions.py, and the at-scale scripts (issue 22): efficiency_at_scale.py, captum_resnet.py,
+scaling.py and memory_at_scale.py.
 ``versus.py REV`` (a before/after comparison) needs a revision and is run on its own. ``--quick``
 gives every script fewer repetitions (for a smoke run; the committed tables use the
 defaults). Needs ``pip install -e ".[compare]"`` for the Captum and Quantus rows.
@@ -29,6 +30,10 @@ SCRIPTS = {
     "batch_size.py": ["--reps", "2"],
     "suite_timing.py": [],
     "interactions.py": ["--reps", "1"],
+    "efficiency_at_scale.py": ["--profile-seconds", "0"],
+    "captum_resnet.py": ["--reps", "1", "--warmup", "0"],
+    "scaling.py": ["--cap", "10"],
+    "memory_at_scale.py": [],
 }
 
 

@@ -229,10 +229,10 @@ def fa_neighbours():
     return [(dr, dq, 1 / 6 if dr == 0 or dq == 0 else 1 / 12) for dr in (-1, 0, 1) for dq in (-1, 0, 1) if dr or dq]
 
 
-@pytest.mark.parametrize("solver", ["cg", "lu"])
+@pytest.mark.parametrize("solver", ["cg", "banded", "lu"])
 def test_batched_imputation_matches_per_image_dense_solves_and_quantus(solver):
-    """Random images and masks: both batched solvers (conjugate gradients, block-diagonal
-    sparse LU) equal a dense solve per image and Quantus' noisy_linear_imputation (Rong et
+    """Random images and masks: the three batched solvers (conjugate gradients, banded
+    Cholesky, block-diagonal sparse LU) equal a dense solve per image and Quantus' noisy_linear_imputation (Rong et
     al.'s code) with its noise off."""
     g = gen(4)
     img = torch.randn(3, 2, 5, 6, generator=g)
@@ -280,6 +280,47 @@ def test_conjugate_gradients_that_never_meet_their_tolerance_fall_back_to_lu(mon
     removed[:, 0, 0] = False
     cg, lu = linear_imputation(img, removed, solver="cg"), linear_imputation(img, removed, solver="lu")
     assert float((cg - lu).abs().max()) <= 1e-12 * float(img.abs().max())
+
+
+def test_banded_solver_equals_the_sparse_lu_on_large_grids():
+    """The banded Cholesky (the default above 256 pixels) against the general sparse LU on
+    the same systems in float64, 28×28 and 3×32×32 images with 1 to H·W − 1 pixels removed
+    (random masks, and a solid block, the widest band): equal to 1e-10 of the range, as two
+    direct factorisations of one SPD matrix; the kept pixels untouched."""
+    g = gen(13)
+    for c, h, w in ((1, 28, 28), (3, 32, 32)):
+        img = torch.rand(24, c, h, w, generator=g, dtype=torch.float64)
+        removed = torch.rand(24, h, w, generator=g) < torch.linspace(0.0, 0.99, 24)[:, None, None]
+        removed[0, 3, 4], removed[-1], removed[-1, 0, 0] = True, True, False
+        removed[1] = False
+        removed[1, 5:20, 2:] = True
+        banded, lu = linear_imputation(img, removed, solver="banded"), linear_imputation(img, removed, solver="lu")
+        assert float((banded - lu).abs().max()) <= 1e-10
+        assert torch.equal(linear_imputation(img, removed), banded)  # above 256 pixels: the default
+        keep = ~removed[:, None].expand_as(img)
+        assert torch.equal(banded[keep], img[keep])
+
+
+def test_bandwidths_are_the_widest_neighbour_gap_in_removed_pixel_numbers():
+    """The half-bandwidth of each image's system, against a brute force over every pair of
+    removed 8-neighbours (their positions in the row-major list of removed pixels), and the
+    groups of :func:`bandwidth_groups` (each image in exactly one, widths within a factor 2)."""
+    from attrbench.checks.imputation import bandwidth_groups, bandwidths
+
+    mask = (torch.rand(30, 7, 9, generator=gen(14)) < torch.linspace(0, 1, 30)[:, None, None]).numpy()
+    expected = []
+    for m in mask:
+        where = list(zip(*np.nonzero(m)))
+        position = {p: k for k, p in enumerate(where)}
+        gaps = [abs(position[p] - position[q]) for p in where for q in where
+                if p != q and max(abs(p[0] - q[0]), abs(p[1] - q[1])) == 1]  # fmt: skip
+        expected.append(max(gaps, default=0))
+    widths = bandwidths(mask)
+    assert widths.tolist() == expected
+    groups = bandwidth_groups(widths)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(30))
+    for group in groups:
+        assert widths[group].max() <= 2 * max(widths[group].min(), 1)
 
 
 def test_noise_only_on_removed_pixels_and_seeded():

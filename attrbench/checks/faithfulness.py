@@ -177,8 +177,9 @@ def road(
     (C, H, W) or (H, W), and the model still sees them flat. Every (sample, order,
     fraction) image is imputed and evaluated in one chunked stream: per chunk one batched
     imputation (:func:`attrbench.checks.imputation.linear_imputation`, conjugate gradients
-    up to 256 pixels, sparse LU above) and one forward pass. The noise is drawn for all
-    images at once from ``generator``, so the result does not depend on ``batch_size``."""
+    up to 256 pixels, a banded Cholesky solve above) and one forward pass. The noise is
+    drawn for all images at once from ``generator``, so the result does not depend on
+    ``batch_size``."""
     t = as_targets(target, len(x), x.device)
     flat = x
     if image_shape is not None:
