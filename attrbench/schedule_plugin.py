@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from attrbench.schedule import ORDERED_DISTS, costs, durations_path, longest_first, record, report_key
+from attrbench.schedule import ORDERED_DISTS, check_key, costs, durations_path, longest_first, record, report_key
 
 
 class Scheduler:
@@ -15,8 +15,10 @@ class Scheduler:
     run) records the suite tests' durations; under pytest-xdist ``--dist load`` or
     ``worksteal`` it hands the costs to the workers (``workerinput``: read once, so every
     worker sorts alike, as pytest-xdist requires), the workers sort their collection
-    longest first, and ``--dist load`` sends one test at a time (``--maxschedchunk 1``,
-    unless given) so the order is kept across workers. ``--attrbench-schedule collection``
+    longest first where it holds suite tests, and ``--dist load`` sends one test at a time
+    (:func:`one_at_a_time`, unless ``--maxschedchunk`` is given) so whichever worker is
+    free takes the longest test left. (pytest-xdist's default chunks would hand the first
+    quarter of the sorted tests, the longest, to one worker.) ``--attrbench-schedule collection``
     keeps pytest's order and pytest-xdist's scheduling."""
 
     INPUT = "attrbench_costs"
@@ -51,11 +53,7 @@ class Scheduler:
             return None
         if config.getoption("maxschedchunk") is not None:  # the user's choice
             return None
-        from xdist.scheduler import LoadScheduling
-
-        scheduler = LoadScheduling(config, log)
-        scheduler.maxschedchunk = 1
-        return scheduler
+        return one_at_a_time(config, log, self.costs())
 
     def pytest_runtest_logreport(self, report) -> None:
         if self.worker or report.when not in ("setup", "call", "teardown"):
@@ -74,5 +72,22 @@ class Scheduler:
     @pytest.hookimpl(trylast=True)  # after deselection
     def pytest_collection_modifyitems(self, items) -> None:
         given = getattr(self.config, "workerinput", {}).get(self.INPUT)
-        if given is not None:
+        if given is not None and any(self.suites.intersection(item.keywords) for item in items):
             items[:] = longest_first(items, given)
+
+
+def one_at_a_time(config, log, costs: dict[str, float]):
+    """pytest-xdist's ``LoadScheduling``, sending one test at a time (``--maxschedchunk 1``)
+    where the collection holds a test with a cost (a suite run); any other run (the unit
+    tests under ``-n``) keeps pytest-xdist's chunks."""
+    from xdist.scheduler import LoadScheduling
+
+    class OneAtATime(LoadScheduling):
+        def schedule(self) -> None:
+            if self.collection is None and self.node2collection:
+                keys = (report_key(nodeid) for nodeid in next(iter(self.node2collection.values())))
+                if any(k in costs or check_key(k) in costs for k in keys):
+                    self.maxschedchunk = 1
+            super().schedule()
+
+    return OneAtATime(config, log)

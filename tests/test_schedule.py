@@ -101,6 +101,44 @@ def test_record_merges_replaces_and_ignores_a_bad_file(tmp_path):
     assert read_durations(path) == {"m::d": 1.5}
 
 
+class FakeWorker:
+    """A pytest-xdist worker as ``LoadScheduling`` sees it: it is sent test indices."""
+
+    def __init__(self, number: int) -> None:
+        self.gateway = SimpleNamespace(id=f"gw{number}")
+        self.shutting_down = False
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indices) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+@pytest.mark.parametrize(("directory", "first_batch"), [("suites", 2), ("tests", 5)])
+def test_load_scheduling_sends_one_test_at_a_time_only_to_a_suite_run(directory, first_batch):
+    """pytest-xdist's ``LoadScheduling`` starts each of 2 workers on 40 tests with a chunk
+    of max(2, 40 / 2 / 4) = 5 consecutive tests (xdist/scheduler/load.py, ``schedule``),
+    and with ``maxschedchunk`` 1 on the minimum, 2 (one running, one next). A collection
+    holding a test with a cost (here the check test_axioms::test_asi) gets 2, a unit-test
+    run (test_cli, no cost) xdist's 5."""
+    pytest.importorskip("xdist")
+    from attrbench.schedule_plugin import one_at_a_time
+
+    options = {"maxschedchunk": None, "tx": ["2*popen"]}
+    config = SimpleNamespace(getoption=options.get, getvalue=options.get)
+    module = "test_axioms.py::test_asi" if directory == "suites" else "test_cli.py::test_run"
+    collection = [f"{directory}/{module}[m{i}-s]" for i in range(40)]
+    scheduler = one_at_a_time(config, SimpleNamespace(loadsched=lambda *a: None), {"test_axioms::test_asi": 1.0})
+    workers = [FakeWorker(0), FakeWorker(1)]
+    for worker in workers:
+        scheduler.add_node(worker)
+        scheduler.add_node_collection(worker, collection)
+    scheduler.schedule()
+    assert [w.sent for w in workers] == [list(range(first_batch)), list(range(first_batch, 2 * first_batch))]
+
+
 # -- end to end: recorded, then used by -n 2 -------------------------------------------------
 
 HELPERS = '''
