@@ -24,6 +24,8 @@ import pytest
 
 from attrbench.heap import keep_freed_memory
 from attrbench.options import add_pytest_options
+from attrbench.schedule import item_key
+from attrbench.schedule_plugin import Scheduler
 
 _STATE = pytest.StashKey["BenchSession"]()
 
@@ -138,6 +140,7 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
     config.addinivalue_line("markers", "attrbench_order(k): the test scores methods of order k (default 1)")
     config.pluginmanager.register(Collector(config), "attrbench-collector")
+    config.pluginmanager.register(Scheduler(config, SUITES), "attrbench-schedule")
     if config.getoption("attrbench_progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(), "attrbench-progress")
 
@@ -253,9 +256,9 @@ def _places(metafunc) -> tuple[str, ...]:
 
 def _test_seed(seed: int, item) -> int:
     """A seed for one test from --attrbench-seed and the test's name (module basename and
-    parameters), so it does not depend on the rootdir or how the suite was invoked."""
-    module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-    digest = hashlib.sha256(f"{seed}:{module}::{item.name}".encode()).hexdigest()
+    parameters), so it does not depend on the rootdir, how the suite was invoked, or the
+    order the tests run in (attrbench.schedule reorders them under pytest-xdist)."""
+    digest = hashlib.sha256(f"{seed}:{item_key(item)}".encode()).hexdigest()
     return int(digest[:15], 16)
 
 
