@@ -187,7 +187,8 @@ import schedhelpers  # noqa: F401  (registers the sched_* methods)
 
 def pytest_collection_finish(session):
     """Each process writes the order it will run its tests in."""
-    name = os.environ.get("PYTEST_XDIST_WORKER", "serial")
+    # (not PYTEST_XDIST_WORKER: an outer pytest-xdist run running this test sets it too)
+    name = getattr(session.config, "workerinput", {}).get("workerid", "serial")
     Path(os.environ["SCHED_ORDER_DIR"], name + ".json").write_text(json.dumps([i.nodeid for i in session.items]))
 '''
 
