@@ -24,6 +24,9 @@ def isolated_method_registry():
     """Restore the method decorator ledger after a test, drop generated plugin modules,
     and fail if a non-built-in method was left in ``default_registry``. Not built on
     monkeypatch, so this teardown runs after every monkeypatch in the test is undone."""
+    import attrbench.methods.builtins  # noqa: F401  registered before the snapshot: a test that
+    # imported them first would otherwise have them wiped at teardown, and the module, still in
+    # sys.modules, never registers them again ("no attribution method named 'gradient'")
     from attrbench.methods import registry
 
     ledger = list(registry._LEDGER)
