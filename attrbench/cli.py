@@ -6,6 +6,7 @@
                                                     re-render the pages and the site from results.jsonl
   attrbench verify RESULTS_JSONL [--tolerance ATOL] re-run a results file and compare
   attrbench stability A B ... | --seeds 0 1 [...]   Kendall tau between rankings of files or seeds
+  attrbench train [PATTERN ...]                     build (train and cache) the matching subjects
 
 Errors a user can cause (a bad file, an unknown suite, method or subject) print
 ``attrbench: error: ...`` on stderr and exit with status 2.
@@ -261,6 +262,42 @@ def _stability(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------- train
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Build every registered subject matching a glob (all without one), training and caching
+    the trained ones now, and print name, accuracy, whether it came from the cache, seconds."""
+    import time
+
+    from attrbench.subjects.registry import default_registry
+    from attrbench.subjects.training import cache_dir, cache_file
+
+    patterns = args.patterns or ["*"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        names = default_registry.available(patterns)
+    if not names:
+        raise CLIError(f"no subject matches {' '.join(patterns)}; `attrbench list subjects` shows them.")
+    # A model came from the cache when its file was there before and was not rewritten.
+    before = {p: p.stat().st_mtime_ns for p in (cache_dir() / "models").glob("*.pt")}
+    rows = []
+    for name in names:
+        start = time.perf_counter()
+        subject = default_registry.get(name)
+        seconds = time.perf_counter() - start
+        key = subject.truth.get("key")
+        if key is None:  # not a trained subject: nothing to cache
+            rows.append([name, "-", "-", f"{seconds:.1f}"])
+            continue
+        path = cache_file(name, key)
+        from_cache = path in before and path.stat().st_mtime_ns == before[path]
+        rows.append([name, f"{subject.truth['accuracy']:.4f}", "yes" if from_cache else "no", f"{seconds:.1f}"])
+        print(tabulate([rows[-1]], tablefmt="plain"), file=sys.stderr, flush=True)
+    print(tabulate(rows, headers=["subject", "accuracy", "from_cache", "seconds"], tablefmt=args.format))
+    return 0
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -330,6 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_run_arguments(p_stab, only=STABILITY_RUN_OPTIONS)
     p_stab.add_argument("-v", "--verbose", action="store_true", help="print the runs' pytest output")
     p_stab.set_defaults(run=_stability)
+
+    p_train = sub.add_parser(
+        "train",
+        help="build the subjects matching the globs now: train and cache the trained ones (for CI)",
+        description="Build every registered subject matching a PATTERN (glob; all without one), "
+        "so that trained subjects are trained and cached (ATTRBENCH_CACHE) before the tests or "
+        "suites need them. Prints each subject's held-out accuracy, whether it came from the "
+        "cache, and the seconds its build took.",
+    )
+    p_train.add_argument("patterns", nargs="*", metavar="PATTERN", help='subject glob, e.g. "digits28/*"')
+    p_train.add_argument("--format", default="simple", help="tabulate table format (default: simple)")
+    p_train.set_defaults(run=_train)
     return parser
 
 

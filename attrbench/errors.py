@@ -57,6 +57,10 @@ class UnknownSubjectError(AttrbenchError, KeyError):
         return str(self.args[0])
 
 
+class MissingTruthError(AttrbenchError):
+    """A check needs ground truth (``Subject.truth[key]``, e.g. evidence masks) that the subject lacks."""
+
+
 class DuplicateSubjectError(AttrbenchError):
     """Two subject registrations under one name; the message names both sources."""
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from attrbench.errors import CLIError
 from attrbench.scales import SCALE_NAMES
+from attrbench.schedule import SCHEDULES
 
 # -- value parsers (argparse ``type``: a bad value is a usage error naming it) -------------
 
@@ -154,6 +155,11 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     ),
     RunOption("workers", "-n", "-n", parser=parse_workers, metavar="N", owned=False, verify=True,
               help="pytest-xdist workers (an integer, auto or logical)"),
+    RunOption(
+        "schedule", "--attrbench-schedule", "--schedule", default="longest", choices=SCHEDULES,
+        help="under pytest-xdist: longest (default: the longest tests first, by the durations the last run "
+        "recorded) or collection (pytest's order)",
+    ),
     RunOption(
         "progress", "--attrbench-progress", "--progress", action="store_true",
         help="a progress bar (tqdm, on stderr, on a terminal) in place of pytest's per-test letters",

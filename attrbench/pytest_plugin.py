@@ -24,6 +24,8 @@ import pytest
 
 from attrbench.heap import keep_freed_memory
 from attrbench.options import add_pytest_options
+from attrbench.schedule import item_key
+from attrbench.schedule_plugin import Scheduler
 
 _STATE = pytest.StashKey["BenchSession"]()
 
@@ -54,6 +56,7 @@ class BenchSession:
         self.timeout = config.getoption("attrbench_timeout")
         memory = config.getoption("attrbench_memory")
         self.memory = memory * 2**30 if memory else default_memory_limit()
+        self.explicit_subjects = bool(config.getoption("subject"))
         self.subject_patterns = config.getoption("subject") or ["*"]
         self.leaderboard_dir = config.getoption("leaderboard_dir")
         self.write = not config.getoption("no_leaderboard")
@@ -99,17 +102,24 @@ class BenchSession:
             self._provenance[method_name] = method_provenance(method_registry.entry(method_name).obj)
         return self._provenance[method_name]
 
-    def pairs(self, patterns: tuple[str, ...], order: int = 1) -> list[tuple[str, str]]:
+    def pairs(self, patterns: tuple[str, ...], order: int = 1, where: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """(method, subject) pairs for a suite test: its subjects ∩ --subject, and only the
         subjects carrying every tag a method ``requires``; only methods of ``order`` (1: the
         first-order checks; 2: interaction checks, marked ``attrbench_order(2)``). The pseudo-subject ``generated``
         (hypothesis-drawn cases, attrbench.checks.generated) comes last where both the
-        test's patterns and --subject match it, for methods that require no tag."""
+        test's patterns and --subject match it, for methods that require no tag.
+
+        A subject tagged ``large`` runs only where the scale's ``large_subjects`` match it in
+        the test's suite or check (``where``; ``Scale.runs_subject``), unless --subject is
+        given: then the subjects its patterns match run at any scale, as the user named
+        them (docs/cli.md)."""
         from attrbench.checks.generated import GENERATED, matches_generated
         from attrbench.methods import default_registry as method_registry
 
         allowed = set(self.subjects.available(self.subject_patterns))
         chosen = [s for s in self.subjects.available(patterns) if s in allowed]
+        if not self.explicit_subjects:
+            chosen = [s for s in chosen if self.scale.runs_subject(s, self.subjects.entries[s].tags, where)]
         names = [m for m in self.methods if method_registry.entry(m).order == order]
         found = [
             (m, s)
@@ -130,6 +140,7 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "attrbench_subjects(*patterns): the subjects a suite test runs on")
     config.addinivalue_line("markers", "attrbench_order(k): the test scores methods of order k (default 1)")
     config.pluginmanager.register(Collector(config), "attrbench-collector")
+    config.pluginmanager.register(Scheduler(config, SUITES), "attrbench-schedule")
     if config.getoption("attrbench_progress") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Progress(), "attrbench-progress")
 
@@ -229,15 +240,25 @@ def pytest_generate_tests(metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("attrbench_subjects")
     patterns = tuple(marker.args) if marker else ("*",)
     order = metafunc.definition.get_closest_marker("attrbench_order")
-    pairs = _session(metafunc.config).pairs(patterns, order.args[0] if order else 1)
+    pairs = _session(metafunc.config).pairs(patterns, order.args[0] if order else 1, _places(metafunc))
     metafunc.parametrize(("method_name", "subject_name"), pairs, ids=[f"{m}-{s}" for m, s in pairs])
+
+
+def _places(metafunc) -> tuple[str, ...]:
+    """Where a suite test runs, as ``Scale.large_subjects`` qualifies its entries: each suite
+    marker's name and ``suite.check`` (the test function's name without ``test_``)."""
+    from attrbench.checks import SUITES
+
+    check = metafunc.function.__name__.removeprefix("test_")
+    suites = [mark.name for mark in metafunc.definition.iter_markers() if mark.name in SUITES]
+    return (*suites, *(f"{suite}.{check}" for suite in suites))
 
 
 def _test_seed(seed: int, item) -> int:
     """A seed for one test from --attrbench-seed and the test's name (module basename and
-    parameters), so it does not depend on the rootdir or how the suite was invoked."""
-    module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-    digest = hashlib.sha256(f"{seed}:{module}::{item.name}".encode()).hexdigest()
+    parameters), so it does not depend on the rootdir, how the suite was invoked, or the
+    order the tests run in (attrbench.schedule reorders them under pytest-xdist)."""
+    digest = hashlib.sha256(f"{seed}:{item_key(item)}".encode()).hexdigest()
     return int(digest[:15], 16)
 
 

@@ -3,11 +3,21 @@
 ``quick`` is for CI (the whole benchmark in minutes on 2 cores), ``standard`` is the
 default and produces the committed leaderboards, ``paper`` uses the papers' sample counts.
 Suites read every size from the preset; nothing else branches on the scale's name.
+
+Subjects tagged :data:`LARGE_TAG` (28×28 and 32×32 images, issue 22) run only at the
+scales whose ``large_subjects`` globs name them: none at ``quick``, a representative
+subset at ``standard``, all at ``paper`` (``attrbench.pytest_plugin.BenchSession.pairs``;
+an explicit ``--subject`` overrides it, docs/cli.md).
 """
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+#: The subject tag of the subjects a scale runs only where ``Scale.large_subjects`` names them.
+LARGE_TAG = "large"
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,30 @@ class Scale:
     faithfulness_steps: int | None
     #: perturbations I per sample in the infidelity check (Yeh et al. 2019 set no number)
     infidelity_perturbations: int
+    #: the subjects tagged ``large`` this scale runs, each entry a registry glob, optionally
+    #: qualified by where it applies: ``"glob"`` (every suite), ``"suite:glob"`` (that
+    #: suite's checks) or ``"suite.check:glob"`` (one check). Each suite still runs only the
+    #: subjects its checks name; a large subject no entry matches is left out unless
+    #: ``--subject`` names it. quick: none (CI in minutes); standard: a representative
+    #: subset within its time budget (docs/suites.md says which and why); paper: all
+    large_subjects: tuple[str, ...]
+    #: samples of a large subject every check takes at most (None: the check's own count);
+    #: the subsets, steps and perturbations per sample are the scale's as for any subject
+    large_samples: int | None = None
+
+    def runs_subject(self, name: str, tags: Iterable[str], where: Iterable[str] = ()) -> bool:
+        """Whether the suites run the subject ``name`` with ``tags`` by default, in a test of
+        the suite and check named in ``where`` (e.g. ``("faithfulness", "faithfulness.road")``):
+        every subject not tagged :data:`LARGE_TAG`, and the large ones an entry of
+        ``large_subjects`` matches, unqualified or qualified by one of ``where``."""
+        if LARGE_TAG not in tags:
+            return True
+        places = set(where)
+        for entry in self.large_subjects:
+            place, _, glob = entry.rpartition(":")
+            if (not place or place in places) and fnmatch.fnmatchcase(name, glob):
+                return True
+        return False
 
 
 SCALES: dict[str, Scale] = {
@@ -75,16 +109,20 @@ SCALES: dict[str, Scale] = {
         lipschitz_pairs=8, lipschitz_ascent_steps=3,
         sanity_samples=8,
         faithfulness_samples=8, faithfulness_steps=16, infidelity_perturbations=16,
+        large_subjects=(),
     ),
     "standard": Scale(
         "standard", hypothesis_examples=100, max_samples=32,
         n_subsets=100, sensitivity_n_samples=64, sensitivity_n_grid=12,
-        fragility_samples=8, fragility_epsilons=(0.01, 0.02, 0.05), fragility_steps=15, fragility_step=0.1,
+        fragility_samples=8, fragility_epsilons=(0.02, 0.05), fragility_steps=8, fragility_step=0.2,
         fragility_topk=0.1, fragility_spsa_steps=2, fragility_spsa_directions=1, fragility_spsa_c=0.25,
         influence_samples=64, influence_subsets=20, influence_full_grid=True,
         lipschitz_pairs=16, lipschitz_ascent_steps=10,
         sanity_samples=32,
         faithfulness_samples=32, faithfulness_steps=64, infidelity_perturbations=64,
+        large_subjects=("sensitivity_n:digits28/cnn_relu", "sanity:digits28/cnn_relu",
+                        "faithfulness:digits28/cnn_relu", "faithfulness.localisation:shapes/cnn"),
+        large_samples=4,
     ),
     "paper": Scale(
         "paper", hypothesis_examples=500, max_samples=None,
@@ -96,6 +134,7 @@ SCALES: dict[str, Scale] = {
         lipschitz_pairs=64, lipschitz_ascent_steps=30,
         sanity_samples=None,
         faithfulness_samples=None, faithfulness_steps=None, infidelity_perturbations=256,
+        large_subjects=("*",),
     ),
 }  # fmt: skip
 SCALE_NAMES = tuple(SCALES)

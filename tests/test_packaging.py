@@ -34,7 +34,7 @@ def test_wheel_ships_suites_and_entry_points(tmp_path):
         "attrbench/subjects/analytic.py", "attrbench/checks/axioms.py", "attrbench/testing/strategies.py",
         "attrbench/adapters/captum.py", "attrbench/leaderboard/store.py", "attrbench/pytest_plugin.py",
         "attrbench/leaderboard/site/index.html.j2", "attrbench/leaderboard/site/site.js",
-        "attrbench/leaderboard/site/style.css",
+        "attrbench/leaderboard/site/style.css", "attrbench/suite_costs.json",
     ):  # fmt: skip
         assert module in names, f"{module} missing from the wheel"
     assert "attrbench = attrbench.cli:main" in entry_points

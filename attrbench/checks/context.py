@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from attrbench.guard import Guard
-from attrbench.scales import Scale
+from attrbench.scales import LARGE_TAG, Scale
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,11 @@ class CheckContext:
 
     def samples(self, subject, limit: int | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
         """The first ``limit`` (default ``scale.max_samples``; None: all) inputs with their
-        targets and baselines."""
+        targets and baselines; at most ``scale.large_samples`` of a subject tagged ``large``."""
         limit = self.scale.max_samples if limit is None else limit
         m = min(limit or len(subject.inputs), len(subject.inputs))
+        if self.scale.large_samples is not None and LARGE_TAG in subject.tags:
+            m = min(m, self.scale.large_samples)
         x, t, b = subject.inputs[:m], subject.targets[:m], subject.baseline
         if b is not None and b.dim() == x.dim() and b.shape[0] == len(subject.inputs):
             b = b[:m]

@@ -13,6 +13,8 @@
   or bottom (LeRF) fraction p of the pixels by attribution is removed by noisy linear
   imputation (:mod:`attrbench.checks.imputation`) and the model's accuracy (argmax = target)
   measured at each p of a grid; the softmax probability of the target is kept beside it.
+- localisation (:mod:`attrbench.checks.localisation`, part of this suite): the share of |A|
+  inside the evidence mask (Arras et al. 2022) and the pointing game (Zhang et al. 2018).
 - :func:`infidelity` — Yeh, Hsieh, Suggala, Inouye & Ravikumar 2019, "On the (in)fidelity
   and sensitivity of explanations", NeurIPS, §2 (explanation infidelity): per sample,
   E_I[(Iᵀ A − (F(x) − F(x − I)))²] over given perturbations I, F the target logit; with
@@ -33,6 +35,7 @@ from torch import Tensor
 
 from attrbench.checks.context import CheckContext, check
 from attrbench.checks.imputation import linear_imputation
+from attrbench.checks.localisation import relevance_mass_accuracy  # noqa: F401  (the suite's localisation check)
 from attrbench.checks.sensitivity_n import feature_attributions, groups_channels
 from attrbench.errors import InputShapeError, InvalidOptionError, UnsupportedModelError
 from attrbench.functional import (
@@ -393,7 +396,10 @@ def infidelity_normalized(method, subject, ctx: CheckContext) -> Outcome:
 SUITE = Suite(
     name="faithfulness",
     title="Faithfulness",
-    marker_help="faithfulness: deletion/insertion (Petsiuk 2018), ROAD (Rong 2022), infidelity (Yeh 2019)",
+    marker_help=(
+        "faithfulness: deletion/insertion (Petsiuk 2018), ROAD (Rong 2022), infidelity (Yeh 2019), "
+        "localisation (Arras 2022, Zhang 2018)"
+    ),
     description=(
         "Remove what a map calls important and watch the model. `deletion_insertion` (Petsiuk et al. "
         "2018, RISE §4.1): features sorted by attribution, descending (a stable sort; a pixel's channels "
@@ -403,22 +409,35 @@ SUITE = Suite(
         "AUCs are in the row's details). `road` (Rong et al. 2022, ROAD): the top (MoRF) or bottom (LeRF) 10–90 % of "
         "the pixels are removed by noisy linear imputation from their neighbours, not a constant, and the "
         "model's accuracy measured; the value is the mean LeRF accuracy − the mean MoRF accuracy over the "
-        "grid (↑; digits subjects only: imputation needs a pixel grid). `infidelity` (Yeh et al. 2019, "
+        "grid (↑; image subjects only: imputation needs a pixel grid). `infidelity` (Yeh et al. 2019, "
         "§2): E[(β·IᵀA − (F(x) − F(x − I)))²] on the target logit with the optimal β (scale-free), "
         "I ~ N(0, (0.05·(b − a))²) drawn per subject, the same for every method (↓). The score "
         "`faithfulness` is the mean of the method's `insertion_minus_deletion` and `road_lerf_minus_morf` "
         "rows (↑, in [−1, 1]; 0 is what a map unrelated to the model gets on average, as the random "
         "control shows). Infidelity is on its own scale (squared logits, differing by orders of magnitude "
-        "between subjects), so it is shown in its own table and not averaged into the score."
+        "between subjects), so it is shown in its own table and not averaged into the score. "
+        "`localisation` runs where the pixels that decide the class are known (the `shapes/*` subjects' "
+        "evidence masks): the value is the relevance mass accuracy (Arras, Osman & Samek 2022, CLEVR-XAI; "
+        "Kohlbrenner et al. 2020), the share of the map's |A| (summed over a pixel's channels) inside the "
+        "mask (↑, in [0, 1]); the pointing game (Zhang et al. 2018: is the pixel of largest |A| inside the "
+        "mask?) and the masks' mean area fraction are in the row's details. The random control is its "
+        "reference: a map unrelated to the image puts about the mask's area fraction inside it. It is "
+        "shown in its own table and not averaged into the score: only some subjects have masks, and "
+        "averaging it in would give them more weight than the others."
     ),
     summary_metrics=("insertion_minus_deletion", "road_lerf_minus_morf"),
     direction="higher",
-    # Subjects by registry glob: the digits MLPs and CNNs, the tabular MLP and the linear
-    # model; ROAD needs a pixel grid (images, or the digits MLPs' flattened 8×8 images).
+    # Subjects by registry glob: the digits MLPs and CNNs (8×8 and 28×28), the 32×32 shapes
+    # networks, the tabular MLP and the linear model; ROAD needs a pixel grid (images, or the
+    # digits MLPs' flattened images with truth["image_shape"]); localisation needs evidence
+    # masks (truth["evidence"]), which only the shapes subjects have. The 28×28 and 32×32
+    # subjects (tag `large`) run at the scales that name them (Scale.large_subjects).
     subjects={
-        "deletion_insertion": ("digits/mlp_*", "digits/cnn_*", "tabular/*", "analytic/linear"),
-        "road": ("digits/mlp_*", "digits/cnn_*"),
-        "infidelity": ("digits/mlp_*", "digits/cnn_*", "tabular/*", "analytic/linear"),
+        "deletion_insertion": ("digits/mlp_*", "digits/cnn_*", "digits28/*", "shapes/*", "tabular/*",
+                               "analytic/linear"),
+        "road": ("digits/mlp_*", "digits/cnn_*", "digits28/*", "shapes/*"),
+        "infidelity": ("digits/mlp_*", "digits/cnn_*", "digits28/*", "shapes/*", "tabular/*", "analytic/linear"),
+        "localisation": ("shapes/*",),
     },
     page="faithfulness.md",
     label="faithfulness",

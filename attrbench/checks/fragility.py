@@ -213,8 +213,10 @@ SUITE = Suite(
     ),
     summary_metrics=("robustness",),
     direction="higher",
-    # The digits CNNs and MLPs with all four activations, and the linear model of App. F.
-    subjects={"fragility": ("digits/cnn_*", "digits/mlp_*", "analytic/linear")},
+    # The digits CNNs and MLPs with all four activations, the 28×28 digits (004's MNIST size) and the
+    # 32×32 shapes networks (its CIFAR-10 size) at the scales that name them (Scale.large_subjects),
+    # and the linear model of App. F.
+    subjects={"fragility": ("digits/cnn_*", "digits/mlp_*", "digits28/*", "shapes/*", "analytic/linear")},
     page="fragility.md",
     notes=(
         "**One attack set.** No cell is N/A: occlusion, Shapley sampling, the windowed "

@@ -247,12 +247,14 @@ SUITE = Suite(
     summary_metrics=(HOLDS_RATE,),
     direction="higher",
     subjects={
-        # The trained digits networks (Adebayo et al. use trained image classifiers, §3) and the
-        # tabular MLP: randomising its three layers is as meaningful as for an image model.
-        "model_randomization": ("digits/mlp_*", "digits/cnn_*", "tabular/*"),
+        # The trained digits networks, 8×8 and 28×28, and the 32×32 shapes networks (Adebayo et al.
+        # use trained image classifiers, §3; the large ones at the scales that name them,
+        # Scale.large_subjects) and the tabular MLP: randomising its three layers is as
+        # meaningful as for an image model.
+        "model_randomization": ("digits/mlp_*", "digits/cnn_*", "digits28/*", "shapes/*", "tabular/*"),
         # Not tabular/*: with two classes softmax sees only z₁ − z₀, so the other logit's map
         # is no independent explanation to differ from.
-        "target_sensitivity": ("digits/mlp_*", "digits/cnn_*"),
+        "target_sensitivity": ("digits/mlp_*", "digits/cnn_*", "digits28/*", "shapes/*"),
     },
     page="sanity.md",
     label="sanity",

@@ -263,9 +263,13 @@ SUITE = Suite(
     ),
     summary_metrics=("mean_pcc",),
     direction="higher",
-    # 003 §4 / App. C.1: MNIST MLPs and CNNs with four activations (here 8×8 digits), plus a
-    # tabular MLP and the linear model of Prop. 4.
-    subjects={"sensitivity_n": ("digits/mlp_*", "digits/cnn_*", "tabular/*", "analytic/linear")},
+    # 003 §4 / App. C.1: MNIST MLPs and CNNs with four activations (here 8×8 digits, and the
+    # 28×28 digits at MNIST's size), the 32×32 shapes CNN and ResNet (CIFAR-10's size), a tabular
+    # MLP and the linear model of Prop. 4. The large subjects run at the scales that name them
+    # (attrbench.scales.Scale.large_subjects).
+    subjects={
+        "sensitivity_n": ("digits/mlp_*", "digits/cnn_*", "digits28/*", "shapes/*", "tabular/*", "analytic/linear"),
+    },
     page="sensitivity_n.md",
     notes=(
         "**Not Quantus' SensitivityN.** Quantus removes features cumulatively, in the "

@@ -32,11 +32,14 @@ SUBJECT_TAGS = {
     "multiplicative": "two input-dependent units are multiplied (003 §3.1)",
     "max": "max-pooling or another max unit (gradient routed to the arg-max, 003 Eq. 5)",
     "bias": "some layer adds a bias term",
+    "batchnorm": "batch norm (eval mode): an affine map whose shift β − γμ/σ acts as a bias",
     "nonzero_at_origin": "some nonlinearity has f(0) != 0 (sigmoid, softplus, ...)",
     "nonzero_baseline": "the subject's baseline is not the zero input",
     "boolean": "Boolean circuit subject",
     "image": "inputs are images (N, C, H, W)",
     "monotone": "F is non-decreasing from the baseline to the input",
+    "large": "input of >= 784 features: the suites run it only at the scales that list it",
+    "residual": "skip connections add a block's input to its output (out = f(x) + x)",
 }
 
 @dataclass(frozen=True)

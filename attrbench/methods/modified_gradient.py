@@ -18,6 +18,19 @@ norm, recurrent or scripted modules whose internals Python cannot see) raise
 :class:`UnsupportedModelError` naming the call site, rather than silently falling back
 to the plain gradient.
 
+Residual networks and batch norm. Eval-mode batch norm is the affine map of its running
+statistics and a skip-connection merge z = a ± b is linear, so DeepLIFT's chain rule of
+multipliers (Shrikumar et al. 2017 §3.5.1; 003 Eq. 5) passes both unchanged and
+summation-to-delta holds on residual nets. ε-LRP treats each as a linear layer of 003 Eq. 2:
+batch norm with its own ε (not folded into the preceding convolution) and a merge of two
+same-shape tensors, neither a parameter, as a layer with weights ±1 and no bias, so
+R_a = a/(z + ε·sign z)·R_z — ``a + b``, ``torch.add``, ``+=``, ``add_`` and ``−`` alike
+(each binary merge its own layer). Global average pooling as ``x.mean(...)`` is a linear layer
+as ``F.adaptive_avg_pool2d`` is. Batch norm on batch statistics (train mode, or no running
+statistics) mixes the samples of a batch: refused. Linear maps written as tensor arithmetic
+(``x @ W``, ``(x * w).sum(1)``, a bias added by hand after a bias-free ``F.linear``) keep the
+plain chain rule, without ε.
+
 Max units (max-pooling, ``torch.maximum``, max reductions) pass the gradient to the
 arg-max, as 003 Eq. 5 does for pooling. Summation-to-delta then fails whenever the
 arg-max differs between input and baseline (F = max(x₁, x₂), x = (1, 0), x̄ = (0, 2)
@@ -81,7 +94,16 @@ LINEAR_LAYERS = {
     F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d,
     F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
     F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.batch_norm,
+    torch.mean, _T.mean,  # x.mean((2, 3)): global average pooling written as a reduction
 }  # fmt: skip
+
+#: z = a ± b of two activation tensors (a skip-connection merge): a linear layer with weights
+#: ±1 and no bias, so ε-LRP puts ε in its denominator too (003 Eq. 2); out-of-place form of each.
+MERGES = {
+    torch.add: torch.add, _T.add: torch.add, _T.__add__: torch.add, _T.__radd__: torch.add,
+    torch.sub: torch.sub, _T.sub: torch.sub, _T.__sub__: torch.sub,
+}  # fmt: skip
+INPLACE_MERGES = {_T.add_: torch.add, _T.__iadd__: torch.add, _T.sub_: torch.sub, _T.__isub__: torch.sub}
 
 #: Operations outside the modified chain rule's scope: refused, with the reason.
 _NOT_ELEMENTWISE = "it mixes several units, so no per-unit multiplier g exists (003 Eq. 5)"
@@ -89,7 +111,7 @@ REFUSED = {
     F.softmax: _NOT_ELEMENTWISE, torch.softmax: _NOT_ELEMENTWISE, _T.softmax: _NOT_ELEMENTWISE,
     F.log_softmax: _NOT_ELEMENTWISE, torch.log_softmax: _NOT_ELEMENTWISE,
     _T.log_softmax: _NOT_ELEMENTWISE, F.softmin: _NOT_ELEMENTWISE,
-    F.layer_norm: _NOT_ELEMENTWISE, F.group_norm: _NOT_ELEMENTWISE,
+    F.layer_norm: _NOT_ELEMENTWISE, F.group_norm: _NOT_ELEMENTWISE, F.instance_norm: _NOT_ELEMENTWISE,
     F.normalize: _NOT_ELEMENTWISE, F.glu: _NOT_ELEMENTWISE,
 }  # fmt: skip
 
@@ -123,6 +145,22 @@ def _pure_call(func: Callable, args: tuple, kwargs: dict) -> tuple[Tensor, Calla
     if not isinstance(z, Tensor) or any(isinstance(a, Tensor) for a in (*rest, *kwargs.values())):
         return None
     return z, (lambda t: pure(t, *rest, **kwargs)), in_place
+
+
+def _is_merge(args: tuple, kwargs: dict) -> bool:
+    """a ± b of two same-shape tensors, neither a parameter (a bias added by hand is not a merge)."""
+    if len(args) != 2 or not set(kwargs) <= {"alpha"}:
+        return False
+    a, b = args
+    return (
+        isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape
+        and not isinstance(a, nn.Parameter) and not isinstance(b, nn.Parameter)
+    )  # fmt: skip
+
+
+def _batch_norm_training(args: tuple, kwargs: dict) -> bool:
+    """True when an ``F.batch_norm`` call normalises with the batch's own statistics."""
+    return bool(_signature(F.batch_norm).bind(*args, **kwargs).arguments.get("training", False))
 
 
 def _call_site() -> str:
@@ -194,7 +232,7 @@ class _ModifiedGradientMode(TorchFunctionMode):
 
     ``rule(f, z, out, k, func, stabilised)`` returns g for the k-th nonlinearity call;
     ``stabilised`` says that z is the output of a linear layer whose ε already sits in g.
-    With ``epsilon`` > 0, the output z of every linear layer (LINEAR_LAYERS) not consumed by a
+    With ``epsilon`` > 0, the output z of every linear layer (LINEAR_LAYERS, MERGES) not consumed by a
     nonlinearity gets the multiplier z/(z + ε·sign z) (003 Eq. 2; see :func:`epsilon_lrp`).
     With ``record=True`` the mode only records (z, f(z)) of every nonlinearity call and the
     output of every linear layer — the baseline pass of DeepLIFT, the plain pass of second order.
@@ -206,7 +244,8 @@ class _ModifiedGradientMode(TorchFunctionMode):
         self.plain = plain  # _ModifiedGradientMode that recorded an unmodified pass, with graph to x
         self.calls: list[tuple[Tensor, Tensor]] = []
         self.linear_outputs: list[Tensor] = []
-        self.stabilised: dict[int, tuple[Tensor, Tensor]] = {}  # id(scaled z) -> (scaled z, raw z)
+        # id(scaled z) -> (scaled z, raw z, scaled z's version: an in-place change voids the entry)
+        self.stabilised: dict[int, tuple[Tensor, Tensor, int]] = {}
         self.count = self.linear_count = 0
 
     def _linear(self, z: Tensor) -> Tensor:
@@ -220,8 +259,24 @@ class _ModifiedGradientMode(TorchFunctionMode):
             return z
         z_g = self.plain.linear_outputs[k] if self.plain is not None else z
         scaled = _Scale.apply(z, z_g / (z_g + self.epsilon * _sign(z_g)))
-        self.stabilised[id(scaled)] = (scaled, z)
+        self.stabilised[id(scaled)] = (scaled, z, scaled._version)
         return scaled
+
+    def _merge(self, func, args: tuple, kwargs: dict) -> Tensor:
+        """a ± b as a linear layer (:meth:`_linear`); in place, the stabilised sum is copied
+        into a, and a nonlinearity reading a then reads the unscaled sum, as after any layer."""
+        if func in MERGES:
+            return self._linear(MERGES[func](*args, **kwargs))
+        z = self._linear(INPLACE_MERGES[func](*args, **kwargs))
+        a = args[0].copy_(z)
+        if id(z) in self.stabilised:
+            self.stabilised[id(a)] = (a, self.stabilised[id(z)][1], a._version)
+        return a
+
+    def _stabilised_raw(self, z: Tensor) -> Tensor | None:
+        """The unscaled output of the linear layer whose scaled output is z, if z is one."""
+        scaled, raw, version = self.stabilised.get(id(z), (None, None, None))
+        return raw if scaled is z and version == z._version else None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -231,14 +286,24 @@ class _ModifiedGradientMode(TorchFunctionMode):
                 f"{REFUSED[func]}. Attribute the model's logits (move {_name(func)} out of the "
                 "model) or use a gradient or path method."
             )
+        if func is F.batch_norm and _batch_norm_training(args, kwargs):
+            raise UnsupportedModelError(
+                f"{self.method} cannot attribute through batch norm on batch statistics (training=True) "
+                f"at {_call_site()}: each sample's output depends on the other samples of the batch, so "
+                "no per-sample multiplier exists (and the call would update the running statistics). Put "
+                "the model in eval mode (model.eval()), with running statistics (track_running_stats=True), "
+                "so that batch norm is the fixed affine map of its running statistics."
+            )
         if func in LINEAR_LAYERS:
             return self._linear(func(*args, **kwargs))
+        if (func in MERGES or func in INPLACE_MERGES) and self.epsilon > 0 and _is_merge(args, kwargs):
+            return self._merge(func, args, kwargs)
         call = _pure_call(func, args, kwargs) if func in ELEMENTWISE else None
         if call is None:
             return func(*args, **kwargs)
         z, f, in_place = call
-        scaled, raw = self.stabilised.get(id(z), (None, None))
-        stabilised = scaled is z
+        raw = self._stabilised_raw(z)
+        stabilised = raw is not None
         # after a linear layer, f reads the unscaled z: its ε goes into g instead (Eq. 2)
         source = raw if stabilised else z.clone() if in_place else z
         out = f(source)
@@ -376,7 +441,7 @@ def deeplift_rescale(model, x, target, baseline, *, internal_batch_size: int | N
     claims=(
         Claim(
             "completeness",
-            frozenset({"bias", "nonzero_at_origin", "nonzero_baseline", "multiplicative", "max"}),
+            frozenset({"bias", "batchnorm", "nonzero_at_origin", "nonzero_baseline", "multiplicative", "max"}),
         ),
         "linearity",
     ),
@@ -394,19 +459,20 @@ def epsilon_lrp(
 
     starting from r_c = F(x) (the target logit) and with activations passing relevance on
     unchanged. ε sits in the denominator of every linear layer in LINEAR_LAYERS (linear,
-    convolution, average pooling, batch norm) — the output layer included — and nowhere
-    else (sign 0 = +1). As a modified gradient (Prop 1) this is x ⊙ ∂^g F/∂x with
-    g = f(z)/(z + ε·sign z) at a nonlinearity fed by a linear layer, f(z)/z at any other
-    nonlinearity, and z/(z + ε·sign z) on a linear layer's output that no nonlinearity
-    consumes (the output layer, average pooling, linear → linear). ε = 0 is the ε → 0 limit,
-    with f′ where z → 0. Other operations (max pooling: arg-max, sums, reshapes) keep their
-    plain chain rule, as in 003 Eq. 5.
+    convolution, average pooling and means, batch norm) and of every merge a ± b (MERGES) —
+    the output layer included — and nowhere else (sign 0 = +1). As a modified gradient
+    (Prop 1) this is x ⊙ ∂^g F/∂x with g = f(z)/(z + ε·sign z) at a nonlinearity fed by a
+    linear layer, f(z)/z at any other nonlinearity, and z/(z + ε·sign z) on a linear layer's
+    output that no nonlinearity consumes (the output layer, average pooling, linear → linear).
+    ε = 0 is the ε → 0 limit, with f′ where z → 0. Other operations (max pooling: arg-max,
+    sums, reshapes) keep their plain chain rule, as in 003 Eq. 5.
 
     Claims: by Prop 3-ii ε-LRP equals DeepLIFT with a zero baseline on networks without
     biases whose nonlinearities satisfy f(0) = 0, so it inherits completeness there
-    (relative to the zero baseline), hence ``unless`` bias, nonzero_at_origin,
-    nonzero_baseline, multiplicative and max. Linear in the output, so linearity holds.
-    The baseline argument is not used.
+    (relative to the zero baseline), hence ``unless`` bias, batchnorm (its shift β − γμ/σ is a
+    bias even beside bias-free convolutions), nonzero_at_origin, nonzero_baseline,
+    multiplicative and max; skip connections keep it (a merge adds no bias). Linear in the
+    output, so linearity holds. The baseline argument is not used.
     """
     refuse_opaque(model, "epsilon_lrp")
     t = as_targets(target, len(x), x.device)

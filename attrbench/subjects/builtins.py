@@ -1,3 +1,3 @@
 """Imports every built-in subject family so that their registrations run."""
 
-from attrbench.subjects import analytic, boolean, digits, tabular, vision  # noqa: F401
+from attrbench.subjects import analytic, boolean, digits, digits28, shapes, tabular, vision  # noqa: F401

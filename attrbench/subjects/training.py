@@ -52,14 +52,25 @@ class CacheWarning(UserWarning):
     """A cached model was unusable (and is being retrained) or could not be written."""
 
 
+#: Recipe fields added after the first recipes were cached, with the values those recipes
+#: implied: left out of ``Recipe.as_dict`` (and so of the cache key) at these values.
+LATER_FIELDS = {"arch": "plain", "pool": 2}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that decides a trained network (hashed into the cache key).
 
     The network is ``convs`` 3×3 same-padded convolutions (each followed by the
-    activation), then, if there were any, a 2×2 average pooling and a flatten, then dense
+    activation), then, if there were any, a ``pool``×``pool`` average pooling and a flatten, then dense
     layers of widths ``dense`` (each followed by the activation), then a dense layer to
     ``classes`` scores. Every layer has a bias. ``batch_size=0`` means full batch.
+
+    ``arch="resnet"`` builds :func:`attrbench.subjects.resnet.resnet` instead: a stem of
+    ``convs[0]`` channels, one basic block per entry of ``convs`` (BatchNorm, skip
+    connections), global average pooling, then ``dense`` and the output layer. ``arch`` is
+    left out of :meth:`as_dict` (and so of the cache key) at its default ``"plain"``, so the
+    keys of the recipes written before it existed are unchanged; so is ``pool`` at 2.
     """
 
     data: str  # how the inputs were made and split, in words (see digits.py, tabular.py)
@@ -73,10 +84,13 @@ class Recipe:
     batch_size: int = 64
     weight_decay: float = 0.0
     seed: int = 0
+    arch: str = "plain"  # "plain" | "resnet"
+    pool: int = 2  # the average pooling's window (and stride) after the convolutions
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """JSON-ready fields (tuples become lists); ``LATER_FIELDS`` only when not at their default."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if LATER_FIELDS.get(k, ...) != v}
+        return json.loads(json.dumps(fields))
 
 
 @dataclass
@@ -116,6 +130,7 @@ def split(x, y, test_fraction: float, seed: int) -> Split:
 
 
 _ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "softplus": "Softplus"}
+ARCHITECTURES = ("plain", "resnet")
 
 
 def untrained_model(recipe: Recipe):
@@ -125,7 +140,13 @@ def untrained_model(recipe: Recipe):
 
     if recipe.activation not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {recipe.activation!r}; use one of {sorted(_ACTIVATIONS)}.")
+    if recipe.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {recipe.arch!r}; use one of {list(ARCHITECTURES)}.")
     act = getattr(nn, _ACTIVATIONS[recipe.activation])
+    if recipe.arch == "resnet":
+        from attrbench.subjects.resnet import resnet
+
+        return resnet(recipe.input_shape, recipe.convs, recipe.dense, recipe.classes, act, torch.float32)
     f32 = {"dtype": torch.float32}
     layers: list = []
     if recipe.convs:
@@ -133,8 +154,8 @@ def untrained_model(recipe: Recipe):
         for out in recipe.convs:
             layers += [nn.Conv2d(channels, out, 3, padding=1, **f32), act()]
             channels = out
-        layers += [nn.AvgPool2d(2), nn.Flatten()]
-        features = channels * (height // 2) * (width // 2)
+        layers += [nn.AvgPool2d(recipe.pool), nn.Flatten()]
+        features = channels * (height // recipe.pool) * (width // recipe.pool)
     else:
         features = math.prod(recipe.input_shape)
     for out in recipe.dense:
@@ -232,6 +253,15 @@ def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:160] if lines else ''}"
 
 
+def _stored_dtype_ok(name: str, value) -> bool:
+    """float32, or the int64 step counter BatchNorm keeps (``num_batches_tracked``)."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        return False
+    return value.dtype == torch.float32 or (name.endswith("num_batches_tracked") and value.dtype == torch.int64)
+
+
 def _load(path: Path, recipe: Recipe, key: str, data: Split):
     """(model, accuracy) from a valid cache file, None when there is none, or the reason
     (a string) why the file there cannot be trusted."""
@@ -251,7 +281,7 @@ def _load(path: Path, recipe: Recipe, key: str, data: Split):
     with deterministic(recipe.seed):
         model = untrained_model(recipe)
     try:
-        if not all(isinstance(v, torch.Tensor) and v.dtype == torch.float32 for v in state.values()):
+        if not all(_stored_dtype_ok(k, v) for k, v in state.items()):
             return "state_dict holds non-float32 entries"
         model.load_state_dict(state)
     except Exception as exc:
