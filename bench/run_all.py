@@ -32,7 +32,7 @@ SCRIPTS = {
     "interactions.py": ["--reps", "1"],
     "efficiency_at_scale.py": ["--profile-seconds", "0"],
     "captum_resnet.py": ["--reps", "1", "--warmup", "0"],
-    "scaling.py": ["--cap", "10"],
+    "scaling.py": ["--cap", "5"],
     "memory_at_scale.py": [],
 }
 
