@@ -49,6 +49,7 @@ PAIRS = (
 
 def is_large(subject: str) -> bool:
     """True for a registered subject tagged ``large``."""
+    subjects.discover()
     entry = subjects.entries.get(subject)
     return entry is not None and "large" in entry.tags
 
