@@ -70,30 +70,45 @@ def pixel_relevance(attributions: Tensor, mask: Tensor) -> Tensor:
     return a.sum(1)
 
 
+def _mass(r: Tensor, inside: Tensor, area: Tensor) -> Tensor:
+    """Σ_{mask} r / Σ r per row of the pixel relevances ``r`` (N, P); ``area`` where Σ r = 0."""
+    total = r.sum(1)
+    return torch.where(total > 0, (r * inside).sum(1) / torch.where(total > 0, total, 1.0), area)
+
+
+def _pointing(r: Tensor, inside: Tensor) -> Tensor:
+    """1.0 where the first pixel of maximal r lies inside the mask, else 0.0."""
+    top = r.max(1, keepdim=True).values
+    first = (r == top).double().argmax(1)  # argmax of a 0/1 row: its first 1 (documented for ties)
+    return inside.gather(1, first[:, None]).squeeze(1).double()
+
+
+def _flat(mask: Tensor, r: Tensor) -> Tensor:
+    return mask.reshape(len(mask), -1).to(r.device)
+
+
 def relevance_mass(attributions: Tensor, mask: Tensor) -> Tensor:
     """Σ_{p ∈ mask} r_p / Σ_p r_p per sample (Arras et al. 2022, on r = Σ_c |A_c|), (N,)
     float64; the mask's area fraction where the map is all zero."""
     r = pixel_relevance(attributions, mask)
-    inside = mask.reshape(len(mask), -1).to(r.device)
-    total = r.sum(1)
-    area = inside.double().mean(1)
-    return torch.where(total > 0, (r * inside).sum(1) / torch.where(total > 0, total, 1.0), area)
+    inside = _flat(mask, r)
+    return _mass(r, inside, inside.double().mean(1))
 
 
 def pointing_game(attributions: Tensor, mask: Tensor) -> Tensor:
     """1.0 where the pixel of maximal r lies inside the mask, else 0.0 (Zhang et al. 2018;
     no tolerance region; ties: the lowest flat index), (N,) float64."""
     r = pixel_relevance(attributions, mask)
-    top = r.max(1, keepdim=True).values
-    first = (r == top).double().argmax(1)  # argmax of a 0/1 row: its first 1 (documented for ties)
-    inside = mask.reshape(len(mask), -1).to(r.device)
-    return inside.gather(1, first[:, None]).squeeze(1).double()
+    return _pointing(r, _flat(mask, r))
 
 
 def localisation(attributions: Tensor, mask: Tensor) -> Localisation:
-    """:func:`relevance_mass`, :func:`pointing_game` and the mask's area fraction |mask| / P."""
-    area = mask.reshape(len(mask), -1).double().mean(1)
-    return Localisation(relevance_mass(attributions, mask), pointing_game(attributions, mask), area)
+    """:func:`relevance_mass`, :func:`pointing_game` and the mask's area fraction |mask| / P,
+    from one computation of the pixel relevances."""
+    r = pixel_relevance(attributions, mask)
+    inside = _flat(mask, r)
+    area = inside.double().mean(1)
+    return Localisation(_mass(r, inside, area), _pointing(r, inside), area)
 
 
 def evidence_masks(subject, n: int) -> Tensor:
