@@ -1,6 +1,7 @@
 """`pytest suites/ -n 2`: longest tests first against pytest-xdist's own scheduling.
 
     python bench/parallel.py [--scale standard] [--durations FILE] [--write-costs] [--measure]
+                             [--runs 0,1,2] [--keep-leaderboards leaderboards]
                              [--out FILE] [-- PYTEST ARGS, e.g. -m "axioms or boolean"]
 
 Two parts:
@@ -19,7 +20,9 @@ Two parts:
    ``-n 2`` with each scheduling, back to back in fresh interpreters, with the wall time
    and the machine's load average; each ``-n 2`` run's results.csv and results.jsonl
    records (the jsonl's first line, the run's metadata with its date, is left out) are
-   compared byte for byte with the serial run's.
+   compared byte for byte with the serial run's. ``--runs`` picks which of the five runs
+   (the first picked is the reference); ``--keep-leaderboards DIR`` then puts the ``-n 2``
+   run's leaderboards in DIR, so one measured run also regenerates the committed ones.
 
 ``--write-costs`` also writes the durations, compacted (``attrbench.schedule.compact``),
 as ``attrbench/suite_costs.json``: the known costs a machine with no recorded run orders
@@ -34,6 +37,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -184,10 +188,14 @@ def same_results(a: Path, b: Path) -> bool:
     return csv_same and jsonl[0] == jsonl[1]
 
 
-def measure(scale: str, extra: list[str], tmp: Path) -> list[list]:
+def measure(scale: str, extra: list[str], tmp: Path, runs: list[int], keep: Path | None = None) -> list[list]:
+    """Run ``MEASURED[i]`` for each i of ``runs`` (the first is the reference the others'
+    results and speed-ups are compared with); with ``keep``, the leaderboard directory of
+    the default ``-n 2`` run (1) replaces ``keep`` afterwards."""
     rows, first = [], None
-    for name, args in MEASURED:
-        lb = tmp / f"lb{len(rows)}"
+    for i in runs:
+        name, args = MEASURED[i]
+        lb = tmp / f"lb{i}"
         command = [sys.executable, "-m", "pytest", str(ROOT / "suites"), "-q", "-p", "no:cacheprovider",
                    "--attrbench-scale", scale, "--leaderboard-dir", str(lb), *args, *extra]  # fmt: skip
         print("running:", shlex.join(command[3:]), flush=True)
@@ -200,6 +208,9 @@ def measure(scale: str, extra: list[str], tmp: Path) -> list[list]:
         first = first or (wall, lb)
         same = "–" if lb == first[1] else ("yes" if same_results(first[1], lb) else "**NO**")
         rows.append([name, f"{wall:.1f}", f"{first[0] / wall:.2f}", same, f"{load:.1f} / {os.getloadavg()[0]:.1f}"])
+    if keep is not None and 1 in runs:
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(tmp / "lb1", keep)
     return rows
 
 
@@ -213,6 +224,11 @@ def main() -> None:
     parser.add_argument("--write-costs", action="store_true", help=f"write the durations to {KNOWN_COSTS.name}")
     parser.add_argument("--measure", action="store_true", help="measure the runs; pytest arguments follow --")
     parser.add_argument("--out", type=Path, help="default bench/results/parallel_<scale>[_schedules].md")
+    parser.add_argument("--runs", default=",".join(map(str, range(len(MEASURED)))),
+                        help="with --measure: which runs, by index (0 serial, 1 -n 2, 2 worksteal, 3 and 4 the "
+                             "collection order without and with worksteal); default all")  # fmt: skip
+    parser.add_argument("--keep-leaderboards", type=Path, metavar="DIR",
+                        help="with --measure: the `-n 2` run's leaderboards replace DIR (e.g. leaderboards)")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -246,7 +262,8 @@ def main() -> None:
                   tabulate(schedule_rows(subset, durations), tablefmt="github", headers=HEADERS)]  # fmt: skip
     if args.measure:
         with tempfile.TemporaryDirectory() as tmp:
-            rows = measure(args.scale, extra, Path(tmp))
+            runs = [int(i) for i in args.runs.split(",")]
+            rows = measure(args.scale, extra, Path(tmp), runs, args.keep_leaderboards)
         parts += [
             f"## Measured: `pytest suites/ {shlex.join(extra)}` at {args.scale}\n\nBack to back, fresh interpreters; "
             "the serial run first (it records the durations the longest-first runs order by). 'same results': "

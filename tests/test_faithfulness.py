@@ -582,3 +582,28 @@ def test_both_curve_files_are_written_and_linked():
     assert road[1:] == ["m,s,0.1,6,0.5,1.0,0.4,0.9", "m,s,0.9,58,0.0,1.0,0.1,0.8"]
     page = render_pages(rows)["faithfulness.md"]
     assert "(faithfulness_curves.csv)" in page and "(faithfulness_road_curves.csv)" in page
+
+
+def test_nested_imputation_equals_one_solve_per_mask():
+    """ROAD's nested removals (the first k_g pixels of one order per image): the leading
+    blocks of one Cholesky factor per image give the sparse LU's solution of each mask's
+    own system (float64, 1e-10 of the range; tests above tie the LU to a dense solve and to
+    Quantus), on a non-square two-channel grid with counts 0 … H·W − 1 in any order, and
+    above NESTED_MAX_PIXELS (each mask to linear_imputation) the same."""
+    from attrbench.checks.imputation import nested_imputation
+
+    g = gen(15)
+    for c, h, w in ((2, 5, 7), (1, 17, 16)):
+        img = torch.randn(6, c, h, w, generator=g, dtype=torch.float64)
+        order = torch.stack([torch.randperm(h * w, generator=g) for _ in range(6)])
+        counts = torch.tensor([h * w - 1, 0, 3, h * w // 2, 1])
+        got = nested_imputation(img, order, counts)
+        assert got.shape == (6, 5, c, h, w)
+        position = torch.argsort(order, dim=1)
+        for i in range(6):
+            removed = (position[i][None, :] < counts[:, None]).reshape(5, h, w)
+            lu = linear_imputation(img[i : i + 1].expand(5, c, h, w), removed, solver="lu")
+            assert float((got[i] - lu).abs().max()) <= 1e-10 * float(img.abs().max())
+            assert torch.equal(got[i, 1], img[i])  # nothing removed
+    with pytest.raises(InputShapeError, match="every pixel removed"):
+        nested_imputation(img, order, torch.tensor([h * w]))

@@ -236,3 +236,22 @@ def test_threshold_outside_unit_interval_is_a_typed_error(threshold):
         sanity.cascading_randomization(attribute, subject.model, x, t, None, torch.Generator(), threshold=threshold)
     with pytest.raises(InvalidOptionError, match=r"outside \[0, 1\]"):
         sanity.other_class_similarity(attribute, subject.model, x, t, None, threshold=threshold)
+
+
+def test_ranked_similarity_of_stacked_stages_equals_one_pair_at_a_time():
+    """The cascade ranks each map once and compares N trained rows with S·N stage rows
+    (stage-major): every entry equals scipy's spearmanr of that one pair (0 and 1 for the
+    constant rows, as rank_similarity defines them); counts that do not divide are refused."""
+    g = torch.Generator().manual_seed(21)
+    trained = torch.randn(4, 3, 5, generator=g).relu()  # ties at 0
+    stages = torch.randn(3, 4, 3, 5, generator=g).relu()
+    trained[1], stages[2, 1], stages[0, 3] = 0.0, 0.0, 2.0  # constant rows
+    got = sanity.ranked_similarity(sanity.Ranked(trained), sanity.Ranked(stages.reshape(12, 3, 5)))
+    for s in range(3):
+        for i in range(4):
+            a, b = trained[i].flatten(), stages[s, i].flatten()
+            flat_a, flat_b = bool((a == a[0]).all()), bool((b == b[0]).all())
+            expected = 1.0 if flat_a and flat_b else 0.0 if flat_a or flat_b else spearmanr(a, b).statistic
+            assert float(got[4 * s + i]) == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(sanity.InputShapeError, match="divide"):
+        sanity.ranked_similarity(sanity.Ranked(trained), sanity.Ranked(stages.reshape(12, 3, 5)[:6]))

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from attrbench.checks.context import CheckContext, check
-from attrbench.checks.imputation import linear_imputation
+from attrbench.checks.imputation import nested_imputation
 from attrbench.checks.localisation import relevance_mass_accuracy  # noqa: F401  (the suite's localisation check)
 from attrbench.checks.sensitivity_n import feature_attributions, groups_channels
 from attrbench.errors import InputShapeError, InvalidOptionError, UnsupportedModelError
@@ -175,11 +175,13 @@ def road(
 
     ``x`` is (N, C, H, W); flat inputs (N, D) of images (an MLP's) take ``image_shape``
     (C, H, W) or (H, W), and the model still sees them flat. Every (sample, order,
-    fraction) image is imputed and evaluated in one chunked stream: per chunk one batched
-    imputation (:func:`attrbench.checks.imputation.linear_imputation`, conjugate gradients
-    up to 256 pixels, a banded Cholesky solve above) and one forward pass. The noise is
-    drawn for all images at once from ``generator``, so the result does not depend on
-    ``batch_size``."""
+    fraction) image is imputed and evaluated in one chunked stream of (sample, order)
+    pairs, in as few chunks of at most about ``batch_size`` images as it takes, evenly
+    filled: per chunk one batched imputation
+    (:func:`attrbench.checks.imputation.nested_imputation`: one Cholesky factor per pair
+    serves its G nested removals up to 256 pixels, a banded Cholesky solve per image above)
+    and one forward pass. The noise is drawn for all images at once from ``generator``, so
+    the result does not depend on ``batch_size``."""
     t = as_targets(target, len(x), x.device)
     flat = x
     if image_shape is not None:
@@ -205,17 +207,22 @@ def road(
             "an image with every pixel removed has nothing to impute from; pass fractions in [0, 1)."
         )
     g = len(grid)
-    noise = torch.randn((n, 2, g, *x.shape[1:]), generator=generator, dtype=x.dtype).to(x.device)
+    noise = torch.randn((n * 2, g, *x.shape[1:]), generator=generator, dtype=x.dtype).to(x.device)
+    morf = torch.argsort(ranks, dim=1)  # each sample's pixels, most relevant first
     counts_dev = counts.to(x.device)
     probs, correct = [], []
-    for chunk in chunks(2 * n * g, batch_size):  # image p: sample p // 2G, order (p // G) % 2, fraction p % G
-        p = torch.arange(chunk.start, chunk.stop, device=x.device)
-        rows, lerf, k = p // (2 * g), (p // g) % 2 == 1, counts_dev[p % g]
-        position = torch.where(lerf[:, None], f - 1 - ranks[rows], ranks[rows])
-        removed = (position < k[:, None]).reshape(len(p), *x.shape[2:])
-        images = linear_imputation(x[rows], removed)
-        images = images + noise_std * noise.reshape(-1, *x.shape[1:])[p] * removed[:, None].to(x.dtype)
-        prob, hit = target_probabilities(model, images.reshape(len(p), *flat.shape[1:]), t[rows])
+    parts = -(-2 * n * g // (batch_size or 2 * n * g))  # as few passes as batch_size allows, evenly filled
+    for chunk in chunks(2 * n, -(-2 * n // parts)):  # pair q: sample q // 2, LeRF if q % 2
+        q = torch.arange(chunk.start, chunk.stop, device=x.device)
+        rows = q // 2
+        lerf = (q % 2 == 1)[:, None]
+        order = torch.where(lerf, morf[rows].flip(1), morf[rows])
+        position = torch.where(lerf, f - 1 - ranks[rows], ranks[rows])
+        removed = (position[:, None, :] < counts_dev[None, :, None]).reshape(-1, 1, *x.shape[2:])
+        images = nested_imputation(x[rows], order, counts).reshape(len(q) * g, *x.shape[1:])
+        images = images + noise_std * noise[q].reshape(images.shape) * removed.to(x.dtype)
+        points = images.reshape(len(images), *flat.shape[1:])
+        prob, hit = target_probabilities(model, points, t[rows].repeat_interleave(g))
         probs.append(prob)
         correct.append(hit)
     prob, hit = torch.cat(probs).reshape(n, 2, g), torch.cat(correct).reshape(n, 2, g)

@@ -67,11 +67,20 @@ def spearman(r1: Tensor, r2: Tensor) -> Tensor:
     """Spearman rank correlation of each row pair (004 §2.3): the Pearson correlation of
     their ranks, ties given their average rank (scipy.stats.rankdata); NaN for a row whose
     ranks are all equal."""
-    a = rankdata(r1.detach().cpu().double().numpy(), axis=1)
-    b = rankdata(r2.detach().cpu().double().numpy(), axis=1)
-    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+    return rank_correlation(row_ranks(r1), row_ranks(r2))
+
+
+def row_ranks(r: Tensor) -> np.ndarray:
+    """Each row's ranks, ties given their average rank (scipy.stats.rankdata), float64."""
+    return rankdata(r.detach().cpu().double().numpy(), axis=1)
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> Tensor:
+    """Pearson correlation of each row pair of ranks (:func:`row_ranks`): :func:`spearman`
+    from ranks computed once; ``a`` broadcasts against ``b`` (e.g. (1, N, F) with (S, N, F))."""
+    a, b = a - a.mean(-1, keepdims=True), b - b.mean(-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rho = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+        rho = (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
     return torch.from_numpy(rho)
 
 

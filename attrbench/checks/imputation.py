@@ -37,6 +37,14 @@ pixel count H·W):
 
 All three agree to float32 rounding (tests/test_faithfulness.py); bench/faithfulness_speed.py
 and bench/efficiency_at_scale.py time them side by side.
+
+ROAD removes *nested* sets: the first k_1 < k_2 < … pixels of one order per image. With the
+unknowns numbered in that order, every system D − W_UU is a leading principal block of the
+one matrix P(D − W)Pᵀ, and the Cholesky factor of a leading block is the leading block of
+the factor (:func:`nested_imputation`): one factorisation per image and order serves every
+fraction, and one forward and one backward triangular solve over all of them (right-hand
+sides zero past k_g give exactly the leading block's solution). Dense, so used up to
+:data:`NESTED_MAX_PIXELS`; above, each mask goes to :func:`linear_imputation`.
 """
 
 from __future__ import annotations
@@ -60,6 +68,9 @@ CG_MAX_PIXELS = 256
 #: Conjugate gradients stop at ‖r‖ ≤ this · ‖right-hand side‖ (float64), per system.
 CG_TOLERANCE = 1e-10
 SOLVERS = ("cg", "banded", "lu")
+#: Largest H·W imputed by the nested Cholesky factorisation of :func:`nested_imputation`
+#: (one dense (k, k) factor per image and order, k < H·W: cubic in the pixel count).
+NESTED_MAX_PIXELS = 256
 #: Images of one banded solve have half-bandwidths within a factor of this of each other.
 BAND_GROUP_RATIO = 2
 
@@ -229,6 +240,51 @@ def _conjugate_gradients(images: Tensor, removed: Tensor) -> Tensor:
     else:
         return linear_imputation(images, removed, solver="lu")  # not reached for SPD systems; LU is exact
     return (kept + x).reshape(b, c, h, w).to(images.dtype)
+
+
+def nested_imputation(images: Tensor, order: Tensor, counts: Tensor) -> Tensor:
+    """(B, G, C, H, W): image b of ``images`` (B, C, H, W) with the first ``counts[g]``
+    pixels of ``order[b]`` (a permutation of the row-major pixel numbers 0 … H·W − 1)
+    removed and imputed as :func:`linear_imputation` does (no noise), for each g; every
+    count below H·W. Up to :data:`NESTED_MAX_PIXELS` pixels by one Cholesky factor per
+    image (module docstring), in float64; above, by :func:`linear_imputation` per mask."""
+    b, c, h, w = images.shape
+    f = h * w
+    if order.shape != (b, f) or counts.dim() != 1:
+        raise InputShapeError(
+            f"nested imputation needs images (B, C, H, W), an order (B, H·W) and counts (G,); got "
+            f"{tuple(images.shape)}, {tuple(order.shape)} and {tuple(counts.shape)}."
+        )
+    if bool((counts >= f).any()) or bool((counts < 0).any()):
+        raise InputShapeError(
+            "nested imputation needs between 0 and H·W − 1 removed pixels per image: an image with every pixel "
+            "removed has no kept neighbour to impute from; remove a fraction of the pixels below 1."
+        )
+    device, g = images.device, len(counts)
+    order, counts = order.to(device), counts.to(device)
+    position = torch.empty_like(order).scatter_(1, order, torch.arange(f, device=device).expand_as(order))
+    removed = position[:, None, :] < counts[None, :, None]  # (B, G, F)
+    if f > NESTED_MAX_PIXELS:
+        flat = images.detach()[:, None].expand(b, g, c, h, w).reshape(b * g, c, h, w)
+        return linear_imputation(flat, removed.reshape(b * g, h, w)).reshape(b, g, c, h, w)
+    k = int(counts.max()) if g else 0
+    x = images.detach().to(torch.float64).reshape(b, 1, c, f)
+    kept = x * ~removed[:, :, None]  # (B, G, C, F)
+    if k == 0:
+        return kept.reshape(b, g, c, h, w).to(images.dtype)
+    weights = stencil(h, w).to(device)
+    system = torch.diag(weights.sum(1)) - weights
+    first = order[:, :k]  # the unknowns of the largest count, in removal order
+    factor = torch.linalg.cholesky(system.flatten()[first[:, :, None] * f + first[:, None, :]])  # (B, k, k)
+    rhs = torch.gather(kept @ weights, 3, first[:, None, None, :].expand(b, g, c, k))  # W_UK x_K, (B, G, C, k)
+    inside = (torch.arange(k, device=device)[None, :] < counts[:, None]).to(torch.float64)  # (G, k)
+    inside = inside[:, None, :].expand(g, c, k).reshape(g * c, k).T  # (k, G·C)
+    rhs = rhs.reshape(b, g * c, k).transpose(1, 2) * inside
+    half = torch.linalg.solve_triangular(factor, rhs, upper=False) * inside  # L y = b on each leading block
+    solution = torch.linalg.solve_triangular(factor.mT, half, upper=True) * inside  # Lᵀ x = y (zero past k_g)
+    solution = solution.transpose(1, 2).reshape(b, g, c, k)
+    filled = kept.scatter_add(3, first[:, None, None, :].expand(b, g, c, k), solution)
+    return filled.reshape(b, g, c, h, w).to(images.dtype)
 
 
 def noisy_linear_imputation(

@@ -36,8 +36,8 @@ import torch
 from torch import Tensor, nn
 
 from attrbench.checks.context import CheckContext, check
-from attrbench.checks.fragility import spearman
-from attrbench.errors import InvalidOptionError, UnsupportedModelError
+from attrbench.checks.fragility import rank_correlation, row_ranks
+from attrbench.errors import InputShapeError, InvalidOptionError, UnsupportedModelError
 from attrbench.functional import as_targets, expand_baseline
 from attrbench.results import Outcome
 from attrbench.suite import HOLDS_RATE, Curves, Plot, Suite
@@ -127,9 +127,28 @@ def rank_similarity(a: Tensor, b: Tensor) -> Tensor:
     """Spearman rank correlation of each sample's flattened maps ``a[i]`` and ``b[i]``
     (float64, CPU). A constant map has no rank order: two constant maps count as the same
     ranking (1), a constant and a non-constant one as unrelated (0)."""
-    a, b = a.detach().reshape(len(a), -1), b.detach().reshape(len(b), -1)
-    rho = spearman(a, b)
-    flat_a, flat_b = (m.eq(m[:, :1]).all(1).cpu() for m in (a, b))
+    return ranked_similarity(Ranked(a), Ranked(b))
+
+
+class Ranked:
+    """The rows of maps (N, ...) flattened, ranked once (:func:`row_ranks`), and which rows
+    are constant: one side of :func:`ranked_similarity`, reusable against many others."""
+
+    def __init__(self, maps: Tensor) -> None:
+        flat = maps.detach().reshape(len(maps), -1)
+        self.ranks = row_ranks(flat)
+        self.flat = flat.eq(flat[:, :1]).all(1).cpu()
+
+
+def ranked_similarity(a: Ranked, b: Ranked) -> Tensor:
+    """:func:`rank_similarity` of two ranked sides; when one side has N rows and the other
+    S·N (S stages of the same N samples, stage-major), row i of the longer is compared with
+    row i mod N of the shorter."""
+    n, k = sorted((len(a.flat), len(b.flat)))
+    if k % n:
+        raise InputShapeError(f"maps of {len(a.flat)} and {len(b.flat)} rows: one count must divide the other.")
+    rho = rank_correlation(*(r.ranks.reshape(-1, n, r.ranks.shape[-1]) for r in (a, b))).reshape(k)
+    flat_a, flat_b = (r.flat.repeat(k // len(r.flat)) for r in (a, b))
     rho = torch.where(flat_a | flat_b, 0.0, rho)
     return torch.where(flat_a & flat_b, 1.0, rho)
 
@@ -159,19 +178,26 @@ def cascading_randomization(
     stages = randomized_copies(model, generator)
     trained = attribute(stages[0].model, x, target, baseline, where="model_randomization (trained)")
     edges = (x - expand_baseline(baseline, x)).abs()
-    columns = ("stage", "layer", "similarity", "signed_similarity", "input_similarity", "per_sample")
-    curve: dict[str, list] = {column: [] for column in columns}
-    for stage in stages:
-        a = trained if stage.index == 0 else attribute(
-            stage.model, x, target, baseline, where=f"model_randomization (top {stage.index} layers random)"
-        )  # fmt: skip
-        rho = rank_similarity(trained.abs(), a.abs())
-        curve["stage"].append(stage.index)
-        curve["layer"].append(stage.layer or "trained")
-        curve["similarity"].append(float(rho.mean()))
-        curve["signed_similarity"].append(float(rank_similarity(trained, a).mean()))
-        curve["input_similarity"].append(float(rank_similarity(a.abs(), edges).mean()))
-        curve["per_sample"].append(rho.tolist())
+    maps = torch.stack([trained] + [
+        attribute(stage.model, x, target, baseline, where=f"model_randomization (top {stage.index} layers random)")
+        for stage in stages[1:]
+    ])  # fmt: skip
+    s, n = len(stages), len(x)
+    # every stage's similarities at once, each map ranked once (row i: stage i // N, sample i % N)
+    trained_abs, trained_signed = Ranked(trained.abs()), Ranked(trained)
+    stages_abs, stages_signed = Ranked(maps.abs().reshape(s * n, -1)), Ranked(maps.reshape(s * n, -1))
+    rho, signed, own = (
+        ranked_similarity(u, v).reshape(s, n)
+        for u, v in ((trained_abs, stages_abs), (trained_signed, stages_signed), (stages_abs, Ranked(edges)))
+    )
+    curve = {
+        "stage": [stage.index for stage in stages],
+        "layer": [stage.layer or "trained" for stage in stages],
+        "similarity": [float(r.mean()) for r in rho],
+        "signed_similarity": [float(r.mean()) for r in signed],
+        "input_similarity": [float(r.mean()) for r in own],
+        "per_sample": [r.tolist() for r in rho],
+    }
     value = curve["similarity"][-1]
     return Outcome(
         value=value,
