@@ -120,8 +120,8 @@ SCALES: dict[str, Scale] = {
         lipschitz_pairs=16, lipschitz_ascent_steps=5,
         sanity_samples=16,
         faithfulness_samples=16, faithfulness_steps=64, infidelity_perturbations=64,
-        large_subjects=("sensitivity_n:digits28/cnn_relu", "sensitivity_n:shapes/cnn", "sanity:digits28/cnn_relu",
-                        "faithfulness:digits28/cnn_relu", "faithfulness.localisation:shapes/cnn"),
+        large_subjects=("sensitivity_n:shapes/cnn", "sanity:digits28/cnn_relu", "faithfulness:digits28/cnn_relu",
+                        "faithfulness.localisation:shapes/cnn"),
         large_samples=4,
     ),
     "paper": Scale(

@@ -17,7 +17,8 @@ left out, as on the pages. The spread of a ranking is
 - ``min gap``: the smallest difference between neighbours in the order — ties that the
   suite cannot tell apart.
 
-A second table pairs architectures directly: ``digits/cnn_relu`` (64 features) against
+A second table takes each larger subject alone (its rows against all the small ones), a
+third pairs architectures directly: ``digits/cnn_relu`` (64 features) against
 ``digits28/cnn_relu`` (784; the same digits upsampled) and so on, per suite, from the
 rows of just those two subjects. Nothing is re-run; the file's rows are the data.
 """
@@ -91,6 +92,10 @@ def main() -> None:
     metadata, records = read_results(args.results)
     headers = ["suite", "methods", "range", "sd", "top-5 range", "min gap"]
     overall = compare(records, lambda s: not is_large(s), is_large)
+    each = []
+    for subject in sorted({r.subject for r in records if is_large(r.subject)}):
+        for row in compare(records, lambda s: not is_large(s), lambda s, subject=subject: s == subject):
+            each.append([f"small → {subject}", *row])
     paired = []
     for small, large in PAIRS:
         for row in compare(records, lambda s, small=small: s == small, lambda s, large=large: s == large):
@@ -104,6 +109,8 @@ def main() -> None:
         "small subjects, then over the rows on the subjects tagged `large` (same methods, controls left out).",
         "## All subjects of each size",
         tabulate(overall, headers, tablefmt="github"),
+        "## Each larger subject alone\n\nThe small side as above; the larger side only the rows of one subject.",
+        tabulate(each, ["subjects", *headers], tablefmt="github"),
         "## Matched architectures",
         tabulate(paired, ["pair", *headers], tablefmt="github"),
     ]
