@@ -607,3 +607,5 @@ def test_nested_imputation_equals_one_solve_per_mask():
             assert torch.equal(got[i, 1], img[i])  # nothing removed
     with pytest.raises(InputShapeError, match="every pixel removed"):
         nested_imputation(img, order, torch.tensor([h * w]))
+    with pytest.raises(InputShapeError, match="permutation"):
+        nested_imputation(img, order.clamp(max=3), counts)

@@ -248,6 +248,8 @@ def nested_imputation(images: Tensor, order: Tensor, counts: Tensor) -> Tensor:
     removed and imputed as :func:`linear_imputation` does (no noise), for each g; every
     count below H·W. Up to :data:`NESTED_MAX_PIXELS` pixels by one Cholesky factor per
     image (module docstring), in float64; above, by :func:`linear_imputation` per mask."""
+    if images.dim() != 4:
+        raise InputShapeError(f"nested imputation needs images (B, C, H, W); got {tuple(images.shape)}.")
     b, c, h, w = images.shape
     f = h * w
     if order.shape != (b, f) or counts.dim() != 1:
@@ -262,6 +264,8 @@ def nested_imputation(images: Tensor, order: Tensor, counts: Tensor) -> Tensor:
         )
     device, g = images.device, len(counts)
     order, counts = order.to(device), counts.to(device)
+    if not bool((order.sort(dim=1).values == torch.arange(f, device=device)).all()):
+        raise InputShapeError("each row of the order must hold every pixel number 0 … H·W − 1 once (a permutation).")
     position = torch.empty_like(order).scatter_(1, order, torch.arange(f, device=device).expand_as(order))
     removed = position[:, None, :] < counts[None, :, None]  # (B, G, F)
     if f > NESTED_MAX_PIXELS:
