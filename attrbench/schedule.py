@@ -27,11 +27,11 @@ Importing this module imports neither torch nor pytest (``attrbench.options`` im
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from attrbench.atomic import write_atomic
 
 #: ``--attrbench-schedule`` values: longest tests first under pytest-xdist (default), or
 #: pytest's collection order.
@@ -91,12 +91,10 @@ def record(path: Path, durations: Mapping[str, float]) -> None:
     if not durations:
         return
     merged = {**read_durations(path), **{k: round(v, 3) for k, v in durations.items()}}
+    data = json.dumps(dict(sorted(merged.items())), indent=0).encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(dict(sorted(merged.items())), fh, indent=0)
-        os.replace(tmp, path)
+        write_atomic(path, lambda file: file.write(data))
     except OSError:
         return
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import pandas as pd
 
+from attrbench.atomic import write_atomic
 from attrbench.errors import CorruptResultsError, LeaderboardError
 from attrbench.results import COLUMNS, OPTIONAL_COLUMNS, STORE_ONLY, Record, jsonable
 
@@ -196,17 +197,10 @@ def _interrupts_deferred() -> Iterator[None]:
 
 
 def _write_atomic(path: Path, content: str | bytes) -> Path:
+    """:func:`attrbench.atomic.write_atomic` of ``content``, keeping an existing file's mode."""
+    data = content if isinstance(content, bytes) else content.encode("utf-8")
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content if isinstance(content, bytes) else content.encode("utf-8"))
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda file: file.write(data), mode=mode)
 
 
 def replace_directory(directory: str | os.PathLike, files: Mapping[str, str | bytes]) -> Path:

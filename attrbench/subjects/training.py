@@ -34,12 +34,13 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
+
+from attrbench.atomic import write_atomic
 
 #: Bumped whenever the file layout or the meaning of a recipe field changes.
 CACHE_FORMAT = 1
@@ -308,15 +309,7 @@ def _save(path: Path, name: str, recipe: Recipe, key: str, model, acc: float) ->
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(payload, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, lambda handle: torch.save(payload, handle))
     except (OSError, RuntimeError) as exc:  # read-only folder, full disk, ...
         warnings.warn(
             f"attrbench: could not write the model cache {path} ({exc}); the model is kept in "
