@@ -106,14 +106,12 @@ def road_imputations(subject, method) -> dict[str, float]:
     ranks = faithfulness.feature_ranks(a, x, True)
     f = ranks.shape[1]
     counts = torch.tensor([round(p * f) for p in faithfulness.ROAD_FRACTIONS])
-    morf = torch.argsort(ranks, dim=1)
-    order = torch.cat([morf, morf.flip(1)])
     images = x.repeat(2, 1, 1, 1)
-    position = torch.argsort(order, dim=1)
+    position = torch.cat([ranks, f - 1 - ranks])  # MoRF, then LeRF
     removed = (position[:, None, :] < counts[None, :, None]).reshape(-1, *x.shape[2:])
     each = images.repeat_interleave(len(counts), 0)
     fns = {
-        "nested": functools.partial(imputation.nested_imputation, images, order, counts),
+        "nested": functools.partial(imputation.nested_imputation, images, position, counts),
         "per mask, banded": functools.partial(imputation.linear_imputation, each, removed, solver="banded"),
         "per mask, sparse LU": functools.partial(imputation.linear_imputation, each, removed, solver="lu"),
     }

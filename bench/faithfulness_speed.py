@@ -87,14 +87,12 @@ def imputations(x, a) -> dict[str, callable]:
     ranks = fa.feature_ranks(a, x, True)
     f = ranks.shape[1]
     counts = torch.tensor([round(p * f / 100) for p in PERCENTAGES])
-    position = torch.cat([ranks, f - 1 - ranks])[:, None]  # MoRF, then LeRF
-    removed = (position < counts[None, :, None]).reshape(-1, *x.shape[2:])
+    position = torch.cat([ranks, f - 1 - ranks])  # MoRF, then LeRF
+    removed = (position[:, None] < counts[None, :, None]).reshape(-1, *x.shape[2:])
     images = x.repeat(2, 1, 1, 1).repeat_interleave(len(PERCENTAGES), 0)
-    morf = torch.argsort(ranks, dim=1)
-    order = torch.cat([morf, morf.flip(1)])
     per_mask = {f"imputation alone, per mask, {solver}": (lambda s=solver: linear_imputation(images, removed, solver=s))
                 for solver in ("cg", "lu")}  # fmt: skip
-    return {NESTED: lambda: nested_imputation(x.repeat(2, 1, 1, 1), order, counts)} | per_mask
+    return {NESTED: lambda: nested_imputation(x.repeat(2, 1, 1, 1), position, counts)} | per_mask
 
 
 def theirs(model, xq, tq, aq) -> dict[str, tuple]:

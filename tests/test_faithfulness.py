@@ -597,15 +597,15 @@ def test_nested_imputation_equals_one_solve_per_mask():
         img = torch.randn(6, c, h, w, generator=g, dtype=torch.float64)
         order = torch.stack([torch.randperm(h * w, generator=g) for _ in range(6)])
         counts = torch.tensor([h * w - 1, 0, 3, h * w // 2, 1])
-        got = nested_imputation(img, order, counts)
+        position = torch.argsort(order, dim=1)  # pixel p is removed at place position[p]
+        got = nested_imputation(img, position, counts)
         assert got.shape == (6, 5, c, h, w)
-        position = torch.argsort(order, dim=1)
         for i in range(6):
             removed = (position[i][None, :] < counts[:, None]).reshape(5, h, w)
             lu = linear_imputation(img[i : i + 1].expand(5, c, h, w), removed, solver="lu")
             assert float((got[i] - lu).abs().max()) <= 1e-10 * float(img.abs().max())
             assert torch.equal(got[i, 1], img[i])  # nothing removed
     with pytest.raises(InputShapeError, match="every pixel removed"):
-        nested_imputation(img, order, torch.tensor([h * w]))
+        nested_imputation(img, position, torch.tensor([h * w]))
     with pytest.raises(InputShapeError, match="permutation"):
-        nested_imputation(img, order.clamp(max=3), counts)
+        nested_imputation(img, position.clamp(max=3), counts)

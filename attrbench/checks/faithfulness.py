@@ -208,18 +208,15 @@ def road(
         )
     g = len(grid)
     noise = torch.randn((n * 2, g, *x.shape[1:]), generator=generator, dtype=x.dtype).to(x.device)
-    morf = torch.argsort(ranks, dim=1)  # each sample's pixels, most relevant first
     counts_dev = counts.to(x.device)
     probs, correct = [], []
     parts = -(-2 * n * g // (batch_size or 2 * n * g))  # as few passes as batch_size allows, evenly filled
     for chunk in chunks(2 * n, -(-2 * n // parts)):  # pair q: sample q // 2, LeRF if q % 2
         q = torch.arange(chunk.start, chunk.stop, device=x.device)
         rows = q // 2
-        lerf = (q % 2 == 1)[:, None]
-        order = torch.where(lerf, morf[rows].flip(1), morf[rows])
-        position = torch.where(lerf, f - 1 - ranks[rows], ranks[rows])
+        position = torch.where((q % 2 == 1)[:, None], f - 1 - ranks[rows], ranks[rows])  # LeRF: reversed
         removed = (position[:, None, :] < counts_dev[None, :, None]).reshape(-1, 1, *x.shape[2:])
-        images = nested_imputation(x[rows], order, counts).reshape(len(q) * g, *x.shape[1:])
+        images = nested_imputation(x[rows], position, counts).reshape(len(q) * g, *x.shape[1:])
         images = images + noise_std * noise[q].reshape(images.shape) * removed.to(x.dtype)
         points = images.reshape(len(images), *flat.shape[1:])
         prob, hit = target_probabilities(model, points, t[rows].repeat_interleave(g))

@@ -216,12 +216,19 @@ def stencil(h: int, w: int) -> Tensor:
     return torch.from_numpy(matrix)
 
 
+@lru_cache(maxsize=8)
+def stencil_system(h: int, w: int) -> Tensor:
+    """D − W over all H·W pixels (:func:`stencil`; D the diagonal of W's row sums): every
+    image's system D − W_UU is its block on the removed pixels U."""
+    weights = stencil(h, w)
+    return torch.diag(weights.sum(1)) - weights
+
+
 def _conjugate_gradients(images: Tensor, removed: Tensor) -> Tensor:
     """The ``"cg"`` solver: (D − W_UU) x_U = W_UK x_K for every (image, channel) at once,
     with vectors over all H·W pixels that are zero off U (module docstring)."""
     b, c, h, w = images.shape
-    weights = stencil(h, w).to(images.device)
-    system = torch.diag(weights.sum(1)) - weights  # D − W over all pixels; masked by u below
+    weights, system = stencil(h, w).to(images.device), stencil_system(h, w).to(images.device)  # u masks D − W
     u = removed.reshape(b, 1, h * w).to(torch.float64).expand(b, c, h * w).reshape(b * c, h * w)
     kept = images.to(torch.float64).reshape(b * c, h * w) * (1 - u)
     r = u * (kept @ weights)  # right-hand side W_UK x_K, and the residual at x_U = 0 (W is symmetric)
@@ -242,20 +249,21 @@ def _conjugate_gradients(images: Tensor, removed: Tensor) -> Tensor:
     return (kept + x).reshape(b, c, h, w).to(images.dtype)
 
 
-def nested_imputation(images: Tensor, order: Tensor, counts: Tensor) -> Tensor:
-    """(B, G, C, H, W): image b of ``images`` (B, C, H, W) with the first ``counts[g]``
-    pixels of ``order[b]`` (a permutation of the row-major pixel numbers 0 … H·W − 1)
-    removed and imputed as :func:`linear_imputation` does (no noise), for each g; every
-    count below H·W. Up to :data:`NESTED_MAX_PIXELS` pixels by one Cholesky factor per
-    image (module docstring), in float64; above, by :func:`linear_imputation` per mask."""
+def nested_imputation(images: Tensor, position: Tensor, counts: Tensor) -> Tensor:
+    """(B, G, C, H, W): image b of ``images`` (B, C, H, W) with its pixels p whose
+    ``position[b, p]`` (each row a permutation of 0 … H·W − 1: the pixel's place in the
+    removal order, row-major pixel numbers) is below ``counts[g]`` removed and imputed as
+    :func:`linear_imputation` does (no noise), for each g; every count below H·W. Up to
+    :data:`NESTED_MAX_PIXELS` pixels by one Cholesky factor per image (module docstring), in
+    float64; above, by :func:`linear_imputation` per mask."""
     if images.dim() != 4:
         raise InputShapeError(f"nested imputation needs images (B, C, H, W); got {tuple(images.shape)}.")
     b, c, h, w = images.shape
     f = h * w
-    if order.shape != (b, f) or counts.dim() != 1:
+    if position.shape != (b, f) or counts.dim() != 1:
         raise InputShapeError(
-            f"nested imputation needs images (B, C, H, W), an order (B, H·W) and counts (G,); got "
-            f"{tuple(images.shape)}, {tuple(order.shape)} and {tuple(counts.shape)}."
+            f"nested imputation needs images (B, C, H, W), positions (B, H·W) and counts (G,); got "
+            f"{tuple(images.shape)}, {tuple(position.shape)} and {tuple(counts.shape)}."
         )
     if bool((counts >= f).any()) or bool((counts < 0).any()):
         raise InputShapeError(
@@ -263,10 +271,11 @@ def nested_imputation(images: Tensor, order: Tensor, counts: Tensor) -> Tensor:
             "removed has no kept neighbour to impute from; remove a fraction of the pixels below 1."
         )
     device, g = images.device, len(counts)
-    order, counts = order.to(device), counts.to(device)
-    if not bool((order.sort(dim=1).values == torch.arange(f, device=device)).all()):
-        raise InputShapeError("each row of the order must hold every pixel number 0 … H·W − 1 once (a permutation).")
-    position = torch.empty_like(order).scatter_(1, order, torch.arange(f, device=device).expand_as(order))
+    position, counts = position.to(device), counts.to(device)
+    if not bool((position.sort(dim=1).values == torch.arange(f, device=device)).all()):
+        raise InputShapeError(
+            "each row of the positions must hold every place 0 … H·W − 1 once (a permutation of the pixels)."
+        )
     removed = position[:, None, :] < counts[None, :, None]  # (B, G, F)
     if f > NESTED_MAX_PIXELS:
         flat = images.detach()[:, None].expand(b, g, c, h, w).reshape(b * g, c, h, w)
@@ -276,9 +285,8 @@ def nested_imputation(images: Tensor, order: Tensor, counts: Tensor) -> Tensor:
     kept = x * ~removed[:, :, None]  # (B, G, C, F)
     if k == 0:
         return kept.reshape(b, g, c, h, w).to(images.dtype)
-    weights = stencil(h, w).to(device)
-    system = torch.diag(weights.sum(1)) - weights
-    first = order[:, :k]  # the unknowns of the largest count, in removal order
+    weights, system = stencil(h, w).to(device), stencil_system(h, w).to(device)
+    first = torch.argsort(position, dim=1)[:, :k]  # the unknowns of the largest count, in removal order
     factor = torch.linalg.cholesky(system.flatten()[first[:, :, None] * f + first[:, None, :]])  # (B, k, k)
     rhs = torch.gather(kept @ weights, 3, first[:, None, None, :].expand(b, g, c, k))  # W_UK x_K, (B, G, C, k)
     inside = (torch.arange(k, device=device)[None, :] < counts[:, None]).to(torch.float64)  # (G, k)

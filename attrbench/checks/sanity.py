@@ -134,10 +134,15 @@ class Ranked:
     """The rows of maps (N, ...) flattened, ranked once (:func:`row_ranks`), and which rows
     are constant: one side of :func:`ranked_similarity`, reusable against many others."""
 
-    def __init__(self, maps: Tensor) -> None:
-        flat = maps.detach().reshape(len(maps), -1)
-        self.ranks = row_ranks(flat)
-        self.flat = flat.eq(flat[:, :1]).all(1).cpu()
+    def __init__(self, maps: Tensor | None = None, *, ranks=None, flat: Tensor | None = None) -> None:
+        if maps is not None:
+            rows = maps.detach().reshape(len(maps), -1)
+            ranks, flat = row_ranks(rows), rows.eq(rows[:, :1]).all(1).cpu()
+        self.ranks, self.flat = ranks, flat
+
+    def first(self, n: int) -> Ranked:
+        """The first ``n`` rows, without ranking them again."""
+        return Ranked(ranks=self.ranks[:n], flat=self.flat[:n])
 
 
 def ranked_similarity(a: Ranked, b: Ranked) -> Tensor:
@@ -184,8 +189,8 @@ def cascading_randomization(
     ])  # fmt: skip
     s, n = len(stages), len(x)
     # every stage's similarities at once, each map ranked once (row i: stage i // N, sample i % N)
-    trained_abs, trained_signed = Ranked(trained.abs()), Ranked(trained)
     stages_abs, stages_signed = Ranked(maps.abs().reshape(s * n, -1)), Ranked(maps.reshape(s * n, -1))
+    trained_abs, trained_signed = stages_abs.first(n), stages_signed.first(n)  # stage 0 is the trained map
     rho, signed, own = (
         ranked_similarity(u, v).reshape(s, n)
         for u, v in ((trained_abs, stages_abs), (trained_signed, stages_signed), (stages_abs, Ranked(edges)))
