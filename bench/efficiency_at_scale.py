@@ -16,8 +16,8 @@ passes, then ``--reps`` times (median).
 
 ROAD's imputation is work beyond model passes (Rong et al.'s noisy linear imputation), so
 its time alone on the check's own images and masks is in a second table, by each solver:
-``nested_imputation`` (what ROAD calls: one Cholesky factor per image and order up to 256
-pixels, the banded solve per mask above) and ``linear_imputation`` per mask with the
+``nested_imputation`` (what ROAD calls: per image and order two Cholesky factors, removed
+and kept side, up to 256 pixels; the banded solve per mask above) and ``linear_imputation`` per mask with the
 banded Cholesky and with the general sparse LU (the default above 256 pixels before this
 issue). Checks below the target are profiled with pyinstrument (``check_efficiency.profile``).
 """

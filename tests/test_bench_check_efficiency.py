@@ -84,3 +84,30 @@ def test_pass_log_counts_top_level_rows_by_kind():
     log.active = True
     model(torch.zeros(13, 2))
     assert len(log.passes) == 3
+
+
+def test_interleaved_efficiency_takes_each_models_best_chunk_per_example():
+    """``interleaved_efficiency`` on a clock that only the code under test advances: a
+    model whose forward pass of b rows costs b·(1 + 64/b) units (a fixed 64 per pass, so
+    the largest chunk is the cheapest per row), and a "check" that costs 500 units and runs
+    two forward passes of 3 and 5 rows. By hand: chunks of 4, 8 and 16 rows over 16 rows
+    cost 16 + 4·64, 16 + 2·64 and 16 + 64, so the best is 80 / 16 = 5 units per row, and the
+    check's 8 rows are worth 40 units of work; replaying its two passes costs
+    (3 + 64) + (5 + 64) = 136."""
+    now = [0.0]
+
+    class Costed(nn.Module):
+        def forward(self, x):
+            now[0] += len(x) + 64
+            return x.sum(1, keepdim=True)
+
+    model = Costed()
+    passes = [check_efficiency.Pass(model, (3, 2), torch.float32, "f"),
+              check_efficiency.Pass(model, (5, 2), torch.float32, "f")]  # fmt: skip
+
+    def check():
+        now[0] += 500
+
+    wall, work, bare = check_efficiency.interleaved_efficiency(
+        check, passes, reps=3, rows=16, sizes=(4, 8, 16), clock=lambda: now[0])
+    assert (wall, work, bare) == (500, 40, 136)

@@ -586,25 +586,34 @@ def test_both_curve_files_are_written_and_linked():
 
 def test_nested_imputation_equals_one_solve_per_mask():
     """ROAD's nested removals (the first k_g pixels of one order per image): the leading
-    blocks of one Cholesky factor per image give the sparse LU's solution of each mask's
-    own system (float64, 1e-10 of the range; tests above tie the LU to a dense solve and to
-    Quantus), on a non-square two-channel grid with counts 0 … H·W − 1 in any order, and
-    above NESTED_MAX_PIXELS (each mask to linear_imputation) the same."""
+    blocks of one Cholesky factor per image and side — removed pixels for k_g ≤ F/2, kept
+    pixels through the grid's Green's function above — give the sparse LU's solution of
+    each mask's own system (float64, 1e-10 of the range; tests above tie the LU to a dense
+    solve and to Quantus), on a non-square two-channel grid with counts 0 … H·W − 1 of both
+    sides interleaved (and every count from the removed side, ``kept_side=False``), and
+    above NESTED_MAX_PIXELS (each mask to linear_imputation) the same. By hand: with one
+    pixel kept, the only solution is that pixel's value everywhere (a constant satisfies
+    every neighbour-mean equation)."""
     from attrbench.checks.imputation import nested_imputation
 
     g = gen(15)
     for c, h, w in ((2, 5, 7), (1, 17, 16)):
+        f = h * w
         img = torch.randn(6, c, h, w, generator=g, dtype=torch.float64)
-        order = torch.stack([torch.randperm(h * w, generator=g) for _ in range(6)])
-        counts = torch.tensor([h * w - 1, 0, 3, h * w // 2, 1])
+        order = torch.stack([torch.randperm(f, generator=g) for _ in range(6)])
+        counts = torch.tensor([f - 1, 0, f // 2 + 1, 3, f // 2, f - 3, 1])
         position = torch.argsort(order, dim=1)  # pixel p is removed at place position[p]
         got = nested_imputation(img, position, counts)
-        assert got.shape == (6, 5, c, h, w)
+        assert got.shape == (6, len(counts), c, h, w)
         for i in range(6):
-            removed = (position[i][None, :] < counts[:, None]).reshape(5, h, w)
-            lu = linear_imputation(img[i : i + 1].expand(5, c, h, w), removed, solver="lu")
+            removed = (position[i][None, :] < counts[:, None]).reshape(len(counts), h, w)
+            lu = linear_imputation(img[i : i + 1].expand(len(counts), c, h, w), removed, solver="lu")
             assert float((got[i] - lu).abs().max()) <= 1e-10 * float(img.abs().max())
             assert torch.equal(got[i, 1], img[i])  # nothing removed
+            removed_side = nested_imputation(img[i : i + 1], position[i : i + 1], counts, kept_side=False)[0]
+            assert float((removed_side - lu).abs().max()) <= 1e-10 * float(img.abs().max())
+            last = img[i].reshape(c, f)[:, order[i, -1]]  # the one pixel kept at count F − 1
+            assert float((got[i, 0] - last[:, None, None]).abs().max()) <= 1e-10 * float(img.abs().max())
     with pytest.raises(InputShapeError, match="every pixel removed"):
         nested_imputation(img, position, torch.tensor([h * w]))
     with pytest.raises(InputShapeError, match="permutation"):

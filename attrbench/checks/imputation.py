@@ -42,9 +42,16 @@ ROAD removes *nested* sets: the first k_1 < k_2 < … pixels of one order per im
 unknowns numbered in that order, every system D − W_UU is a leading principal block of the
 one matrix P(D − W)Pᵀ, and the Cholesky factor of a leading block is the leading block of
 the factor (:func:`nested_imputation`): one factorisation per image and order serves every
-fraction, and one forward and one backward triangular solve over all of them (right-hand
-sides zero past k_g give exactly the leading block's solution). Dense, so used up to
-:data:`NESTED_MAX_PIXELS`; above, each mask goes to :func:`linear_imputation`.
+count, and one forward and one backward triangular solve all of them (right-hand sides zero
+past k_g give exactly the leading block's solution). Counts above half the pixels are
+solved from the kept side instead, so no factor exceeds F/2 unknowns (F = H·W): with
+G = (D − W + 11ᵀ/F)⁻¹ (:func:`grid_green`, fixed per grid) the imputed image is
+z = G_{·K} c + α1, where G_KK c + α1 = x_K and 1ᵀc = 0 — z equals x on the kept pixels K
+and satisfies the removed pixels' equations, (D − W)z = c vanishing off K — and the kept
+sets, the last F − k_g pixels of the order, are leading blocks of the reversed order: one
+Cholesky factor of G's block on the largest kept set serves those counts. For ROAD's nine
+fractions of 64 pixels the factors are 32 × 32 and 26 × 26 instead of one 58 × 58. Dense,
+so used up to :data:`NESTED_MAX_PIXELS`; above, each mask goes to :func:`linear_imputation`.
 """
 
 from __future__ import annotations
@@ -249,13 +256,88 @@ def _conjugate_gradients(images: Tensor, removed: Tensor) -> Tensor:
     return (kept + x).reshape(b, c, h, w).to(images.dtype)
 
 
-def nested_imputation(images: Tensor, position: Tensor, counts: Tensor) -> Tensor:
+@lru_cache(maxsize=8)
+def grid_green(h: int, w: int) -> Tensor:
+    """G = (D − W + 11ᵀ/F)⁻¹ over all F = H·W pixels (:func:`stencil_system`), float64,
+    row-major contiguous: D − W is the grid's weighted Laplacian (D − W)1 = 0, and adding
+    11ᵀ/F makes it invertible without changing it on vectors that sum to zero. So for c
+    with 1ᵀc = 0, z = Gc + α1 has (D − W)z = c: z is harmonic wherever c is zero, which
+    :func:`_kept_side` uses to impute from the kept pixels."""
+    f = h * w
+    return torch.linalg.inv(stencil_system(h, w) + 1.0 / f).contiguous()
+
+
+def _leading_block_solves(matrix: Tensor, rhs: Tensor, sizes: Tensor) -> Tensor:
+    """(B, k, R): column r of ``rhs`` (B, k, R) solved with the leading (s_r, s_r) block of
+    the symmetric positive definite ``matrix`` (B, k, k), s_r = ``sizes[r]``, and zero
+    past s_r. One Cholesky factor: a leading block's factor is the factor's leading block,
+    forward substitution never reads past row s_r, and back substitution starting from
+    zeros there returns zeros there."""
+    inside = (torch.arange(matrix.shape[-1], device=matrix.device)[:, None] < sizes[None, :]).to(matrix.dtype)
+    factor = torch.linalg.cholesky(matrix)
+    half = torch.linalg.solve_triangular(factor, rhs * inside, upper=False) * inside
+    return torch.linalg.solve_triangular(factor.mT, half, upper=True) * inside
+
+
+def _rows_and_block(matrix: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+    """``matrix`` (F, F)'s rows at ``index`` (B, k), shape (B, k, F), and its (B, k, k)
+    blocks at rows and columns ``index``."""
+    b, k = index.shape
+    rows = matrix.index_select(0, index.reshape(-1)).view(b, k, -1)
+    return rows, torch.gather(rows, 2, index[:, None, :].expand(b, k, k))
+
+
+def _removed_side(x: Tensor, position: Tensor, order: Tensor, counts: Tensor, h: int, w: int) -> Tensor:
+    """(B, G, C, F): :func:`nested_imputation` for counts k_g, solved for the removed pixels
+    U_g = the first k_g of ``order``: one Cholesky factor of the leading (k, k) block of
+    P(D − W)Pᵀ, k = max k_g, per image; right-hand sides W_UK x_K = −((D − W) x_K)_U, as
+    x_K is zero on U."""
+    b, c, f = x.shape
+    kept = x[:, None] * (position[:, None, None, :] >= counts[None, :, None, None])  # (B, G, C, F)
+    k = int(counts.max())
+    if k == 0:
+        return kept
+    first = order[:, :k]
+    rows, block = _rows_and_block(stencil_system(h, w).to(x.device), first)
+    rhs = -(rows @ kept.reshape(b, -1, f).mT)  # (B, k, G·C)
+    solution = _leading_block_solves(block, rhs, counts.repeat_interleave(c))
+    return kept.scatter_add(3, first[:, None, None, :].expand(b, len(counts), c, k),
+                            solution.mT.reshape(b, len(counts), c, k))  # fmt: skip
+
+
+def _kept_side(x: Tensor, position: Tensor, order: Tensor, counts: Tensor, h: int, w: int) -> Tensor:
+    """(B, G, C, F): :func:`nested_imputation` for counts k_g, solved for the s_g = F − k_g
+    kept pixels K_g = the last s_g of ``order``: the imputed image is z = G_{·K} c + α1 with
+    G = :func:`grid_green`, where G_KK c + α1 = x_K and 1ᵀc = 0 (so z = x on K and z is
+    harmonic on U: the removed side's system). With M = G_KK, c = M⁻¹x_K − αM⁻¹1 and
+    α = 1ᵀM⁻¹x_K / 1ᵀM⁻¹1; the K_g are leading sets of the reversed order, so one
+    Cholesky factor of the leading (s, s) block of M, s = max s_g, serves every g."""
+    b, c, f = x.shape
+    g, sizes = len(counts), f - counts
+    s = int(sizes.max())
+    last = order.flip(1)[:, :s]  # the kept pixels of the smallest count, last removed first
+    rows, block = _rows_and_block(grid_green(h, w).to(x.device), last)
+    rhs = torch.cat([torch.gather(x, 2, last[:, None, :].expand(b, c, s)), x.new_ones(b, 1, s)], 1)  # (x_K, 1)
+    solution = _leading_block_solves(block, rhs.mT.repeat(1, 1, g), sizes.repeat_interleave(c + 1))
+    solution = solution.reshape(b, s, g, c + 1)
+    ones = solution[..., c:]
+    alpha = solution[..., :c].sum(1, keepdim=True) / ones.sum(1, keepdim=True)  # (B, 1, G, C)
+    coefficients = (solution[..., :c] - alpha * ones).reshape(b, s, g * c)
+    z = (coefficients.mT @ rows).view(b, g, c, f) + alpha.view(b, g, c, 1)
+    return torch.where(position[:, None, None, :] < counts[None, :, None, None], z, x[:, None])
+
+
+def nested_imputation(images: Tensor, position: Tensor, counts: Tensor, *, kept_side: bool = True) -> Tensor:
     """(B, G, C, H, W): image b of ``images`` (B, C, H, W) with its pixels p whose
     ``position[b, p]`` (each row a permutation of 0 … H·W − 1: the pixel's place in the
     removal order, row-major pixel numbers) is below ``counts[g]`` removed and imputed as
     :func:`linear_imputation` does (no noise), for each g; every count below H·W. Up to
-    :data:`NESTED_MAX_PIXELS` pixels by one Cholesky factor per image (module docstring), in
-    float64; above, by :func:`linear_imputation` per mask."""
+    :data:`NESTED_MAX_PIXELS` pixels in float64 by one Cholesky factor per image for the
+    counts k_g ≤ F/2 (:func:`_removed_side`, k_g unknowns) and one for the others
+    (:func:`_kept_side`, F − k_g < F/2 unknowns), so no system exceeds F/2 unknowns (module
+    docstring); above, by :func:`linear_imputation` per mask. ``kept_side=False`` solves
+    every count from the removed side (one factor of max k_g unknowns: the same results,
+    slower for counts near F; bench/faithfulness_speed.py times both)."""
     if images.dim() != 4:
         raise InputShapeError(f"nested imputation needs images (B, C, H, W); got {tuple(images.shape)}.")
     b, c, h, w = images.shape
@@ -272,30 +354,24 @@ def nested_imputation(images: Tensor, position: Tensor, counts: Tensor) -> Tenso
         )
     device, g = images.device, len(counts)
     position, counts = position.to(device), counts.to(device)
-    if not bool((position.sort(dim=1).values == torch.arange(f, device=device)).all()):
+    places = torch.arange(f, device=device)
+    order = torch.full_like(position, -1).scatter_(1, position.clamp(0, f - 1), places.expand(b, f))
+    if bool((order < 0).any()) or bool((position < 0).any()) or bool((position >= f).any()):
         raise InputShapeError(
             "each row of the positions must hold every place 0 … H·W − 1 once (a permutation of the pixels)."
         )
-    removed = position[:, None, :] < counts[None, :, None]  # (B, G, F)
     if f > NESTED_MAX_PIXELS:
+        removed = position[:, None, :] < counts[None, :, None]  # (B, G, F)
         flat = images.detach()[:, None].expand(b, g, c, h, w).reshape(b * g, c, h, w)
         return linear_imputation(flat, removed.reshape(b * g, h, w)).reshape(b, g, c, h, w)
-    k = int(counts.max()) if g else 0
-    x = images.detach().to(torch.float64).reshape(b, 1, c, f)
-    kept = x * ~removed[:, :, None]  # (B, G, C, F)
-    if k == 0:
-        return kept.reshape(b, g, c, h, w).to(images.dtype)
-    weights, system = stencil(h, w).to(device), stencil_system(h, w).to(device)
-    first = torch.argsort(position, dim=1)[:, :k]  # the unknowns of the largest count, in removal order
-    factor = torch.linalg.cholesky(system.flatten()[first[:, :, None] * f + first[:, None, :]])  # (B, k, k)
-    rhs = torch.gather(kept @ weights, 3, first[:, None, None, :].expand(b, g, c, k))  # W_UK x_K, (B, G, C, k)
-    inside = (torch.arange(k, device=device)[None, :] < counts[:, None]).to(torch.float64)  # (G, k)
-    inside = inside[:, None, :].expand(g, c, k).reshape(g * c, k).T  # (k, G·C)
-    rhs = rhs.reshape(b, g * c, k).transpose(1, 2) * inside
-    half = torch.linalg.solve_triangular(factor, rhs, upper=False) * inside  # L y = b on each leading block
-    solution = torch.linalg.solve_triangular(factor.mT, half, upper=True) * inside  # Lᵀ x = y (zero past k_g)
-    solution = solution.transpose(1, 2).reshape(b, g, c, k)
-    filled = kept.scatter_add(3, first[:, None, None, :].expand(b, g, c, k), solution)
+    if g == 0:
+        return images.new_zeros(b, 0, c, h, w)
+    x = images.detach().to(torch.float64).reshape(b, c, f)
+    low = 2 * counts <= f if kept_side else torch.ones_like(counts, dtype=torch.bool)
+    sides = [(side, counts[where]) for side, where in ((_removed_side, low), (_kept_side, ~low)) if bool(where.any())]
+    filled = torch.cat([side(x, position, order, k, h, w) for side, k in sides], 1)
+    if not bool((low[:-1] >= low[1:]).all()):  # a count above F/2 before one below: put back in order
+        filled = filled[:, torch.argsort(torch.cat([torch.nonzero(low), torch.nonzero(~low)]).squeeze(1))]
     return filled.reshape(b, g, c, h, w).to(images.dtype)
 
 
