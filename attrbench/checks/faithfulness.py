@@ -55,7 +55,7 @@ ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ROAD_NOISE = 0.0025
 #: Images :func:`road` imputes per call where :func:`nested_imputation` factors them (up to
 #: ``NESTED_MAX_PIXELS`` pixels): a call's cost there is mostly fixed (about 0.4 ms of its
-#: 1.5 ms for 576 images of 8×8), its memory a few float64 copies of the images (4.5 MiB
+#: 2 ms for 576 images of 8×8), its memory a few float64 copies of the images (4.5 MiB
 #: each for 2048 images of 16×16 pixels; one forward pass's worth above 256 pixels).
 ROAD_NESTED_IMAGES = 2048
 #: The suite's infidelity perturbations: I ~ N(0, σ² Id), σ = this fraction of the domain
@@ -182,9 +182,9 @@ def road(
     (C, H, W) or (H, W), and the model still sees them flat. Every (sample, order,
     fraction) image is imputed and evaluated in one chunked stream of (sample, order)
     pairs: batched imputations (:func:`attrbench.checks.imputation.nested_imputation`: up
-    to 256 pixels one Cholesky factor per pair serves its G nested removals, for up to
-    :data:`ROAD_NESTED_IMAGES` images per call; above, a banded Cholesky solve per image,
-    one forward pass's worth per call) and forward passes of at most about ``batch_size``
+    to 256 pixels two Cholesky factors per pair, removed and kept side, serve its G nested
+    removals, for up to :data:`ROAD_NESTED_IMAGES` images per call; above, a banded
+    Cholesky solve per image, one forward pass's worth per call) and forward passes of at most about ``batch_size``
     images, as few as it takes, evenly filled. The noise is drawn for all images at once
     from ``generator``, so the result does not depend on ``batch_size``."""
     t = as_targets(target, len(x), x.device)
