@@ -173,11 +173,22 @@ def per_example_costs(
     per (model, kind) logged: the model's best batched throughput."""
     costs = {}
     for p in {(id(p.model), p.kind): p for p in passes}.values():
-        x = inputs_for(p, rows)
-        chunked = {size: chunked_passes(p.model, x, p.kind, size) for size in sizes}
-        times = harness.interleaved_medians(chunked, reps, warmup=1, clock=clock)
+        times = harness.interleaved_medians(model_alone(p, rows, sizes), reps, warmup=1, clock=clock)
         costs[id(p.model), p.kind] = min(times.values()) / rows
     return costs
+
+
+def model_alone(p: Pass, rows: int, sizes: tuple[int, ...]) -> dict[int, object]:
+    """chunk size -> a callable running ``rows`` random rows of ``p``'s model and kind in
+    chunks of that size: the reference passes of the model's best batched throughput."""
+    x = inputs_for(p, rows)
+    return {size: chunked_passes(p.model, x, p.kind, size) for size in sizes}
+
+
+def full_batch_work(passes: list[Pass], costs: dict[tuple[int, str], float]) -> float:
+    """Σ rows × the per-example cost of their model and kind (``costs`` as from
+    :func:`per_example_costs`): the work at full batch."""
+    return sum(p.shape[0] * costs[id(p.model), p.kind] for p in passes)
 
 
 def replay(passes: list[Pass]):
@@ -202,12 +213,10 @@ def interleaved_efficiency(
     unique = {(id(p.model), p.kind): p for p in passes}
     fns = {"check": run, "bare": replay(passes)}
     for key, p in unique.items():
-        x = inputs_for(p, rows)
-        fns |= {(key, size): chunked_passes(p.model, x, p.kind, size) for size in sizes}
+        fns |= {(key, size): fn for size, fn in model_alone(p, rows, sizes).items()}
     times = harness.interleaved_medians(fns, reps, warmup=1, clock=clock)
     per_example = {key: min(times[key, size] for size in sizes) / rows for key in unique}
-    work = sum(p.shape[0] * per_example[id(p.model), p.kind] for p in passes)
-    return times["check"], work, times["bare"]
+    return times["check"], full_batch_work(passes, per_example), times["bare"]
 
 
 # -- the profile -------------------------------------------------------------------------

@@ -17,9 +17,10 @@ passes, then ``--reps`` times (median).
 ROAD's imputation is work beyond model passes (Rong et al.'s noisy linear imputation), so
 its time alone on the check's own images and masks is in a second table, by each solver:
 ``nested_imputation`` (what ROAD calls: per image and order two Cholesky factors, removed
-and kept side, up to 256 pixels; the banded solve per mask above) and ``linear_imputation`` per mask with the
-banded Cholesky and with the general sparse LU (the default above 256 pixels before this
-issue). Checks below the target are profiled with pyinstrument (``check_efficiency.profile``).
+and kept side, up to 256 pixels; the banded solve per mask above) and
+``linear_imputation`` per mask with the banded Cholesky and with the general sparse LU
+(the default above 256 pixels before this issue). Checks below the target are profiled
+with pyinstrument (``check_efficiency.profile``).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def child(name: str, opts) -> None:
             print(json.dumps({"label": label, "error": f"{type(exc).__name__}: {exc}"[:80]}), flush=True)
             continue
         costs = ce.per_example_costs(log.passes, reps=2, rows=ROWS, sizes=SIZES, clock=CLOCK)
-        work = sum(p.shape[0] * costs[id(p.model), p.kind] for p in log.passes)
+        work = ce.full_batch_work(log.passes, costs)
         bare = ce.bare_passes(log.passes, reps=2, clock=CLOCK)
         counts = log.rows()
         split = None
